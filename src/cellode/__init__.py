@@ -1,0 +1,24 @@
+"""cellode: mechanistic, neural and hybrid ODEs for cellular dynamics.
+
+Float64: mechanistic and stiff work needs JAX's 64-bit mode, which is process-wide. Switch it on
+once, first thing in your program (the `cellode` command does this itself):
+
+    import jax
+    jax.config.update("jax_enable_x64", True)
+
+Importing cellode never flips it. Code that needs float64 raises `PrecisionError` when it is off.
+"""
+
+from ._errors import CellodeError as CellodeError
+from ._errors import InputError as InputError
+from ._errors import ModelError as ModelError
+from ._errors import PrecisionError as PrecisionError
+from ._errors import SolveError as SolveError
+from ._inputs import AbstractInput as AbstractInput
+from ._inputs import Constant as Constant
+from ._inputs import PiecewiseConstant as PiecewiseConstant
+from ._inputs import PiecewiseLinear as PiecewiseLinear
+from ._inputs import Stacked as Stacked
+from ._models.vector_field import AbstractVectorField as AbstractVectorField
+from ._models.vector_field import FunctionField as FunctionField
+from ._version import __version__ as __version__

@@ -1,0 +1,51 @@
+"""Solvers by name: the strings `simulate(..., solver=...)` accepts, and what each one is."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import diffrax
+
+from .._errors import InputError
+
+
+@dataclass(frozen=True)
+class SolverInfo:
+    """A named solver: how to build it, whether it is implicit (stiff-capable), and its cost.
+
+    `rhs_per_step` is the number of vector-field evaluations one accepted or rejected step costs
+    (explicit Runge–Kutta: stages, minus one when the first-same-as-last property reuses the last
+    stage); `None` where it varies (Newton iterations of implicit methods).
+    """
+
+    make: Callable[[], diffrax.AbstractSolver]
+    implicit: bool
+    order: int
+    rhs_per_step: int | None
+    description: str
+
+
+SOLVERS: dict[str, SolverInfo] = {
+    "tsit5": SolverInfo(diffrax.Tsit5, False, 5, 6, "Tsitouras 5(4), explicit; the default"),
+    "dopri5": SolverInfo(diffrax.Dopri5, False, 5, 6, "Dormand–Prince 5(4), explicit"),
+    "dopri8": SolverInfo(diffrax.Dopri8, False, 8, 13, "Dormand–Prince 8(7), explicit"),
+    "bosh3": SolverInfo(diffrax.Bosh3, False, 3, 3, "Bogacki–Shampine 3(2), explicit"),
+    "kvaerno3": SolverInfo(diffrax.Kvaerno3, True, 3, None, "ESDIRK 3(2), L-stable"),
+    "kvaerno4": SolverInfo(diffrax.Kvaerno4, True, 4, None, "ESDIRK 4(3), L-stable"),
+    "kvaerno5": SolverInfo(diffrax.Kvaerno5, True, 5, None, "ESDIRK 5(4), L-stable"),
+}
+
+STIFF_DEFAULT = "kvaerno5"
+NONSTIFF_DEFAULT = "tsit5"
+
+
+def solver_info(name: str) -> SolverInfo:
+    """The registry entry for `name`, or an error listing the names that exist."""
+    try:
+        return SOLVERS[name.lower()]
+    except KeyError:
+        known = ", ".join(sorted(SOLVERS))
+        raise InputError(
+            f"Unknown solver {name!r}. Use one of: {known}, 'auto', or a diffrax solver instance."
+        ) from None
