@@ -6,7 +6,7 @@ import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+from jaxtyping import Array, ArrayLike, Float
 
 from .._errors import ModelError
 from .._inputs import AbstractInput
@@ -18,7 +18,10 @@ from .trajectory import SolverStats, Trajectory, failed_result
 
 
 def step_size_controller(
-    rtol: float, atol: float, implicit: bool, inputs: AbstractInput | None
+    rtol: Float[ArrayLike, ""],
+    atol: Float[ArrayLike, ""],
+    implicit: bool,
+    inputs: AbstractInput | None,
 ) -> diffrax.AbstractStepSizeController:
     """Adaptive control to rtol/atol; steps land exactly on every jump of u(t).
 
@@ -60,7 +63,6 @@ def simulate_ode(
     dt0: float | None,
     sensitivity: AbstractSensitivity,
     label: str,
-    choice: str,
 ) -> Trajectory:
     """Compiled once per model structure, solver and shapes; new parameter values reuse it."""
     check_output_shape(model, x0, inputs)
@@ -73,7 +75,6 @@ def simulate_ode(
         num_rejected_steps=out.num_rejected_steps,
         num_rhs_evaluations=None if per_step is None else per_step * out.num_steps,
         solver=label,
-        choice=choice,
     )
     return Trajectory(
         ts=ts,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import diffrax
@@ -193,7 +194,9 @@ def _simulate_deterministic(
         _require_float64(x0.dtype, f"rtol = {rtol:g}")
     if sensitivity is None:
         sensitivity = DiscreteAdjoint()
-    controller = step_size_controller(float(rtol), float(atol), implicit, inputs)
+    # Tolerances as arrays, not Python floats: a new tolerance reuses the compiled solve.
+    tols = jnp.asarray(rtol, x0.dtype), jnp.asarray(atol, x0.dtype)
+    controller = step_size_controller(*tols, implicit, inputs)
     if dt0 is not None and not dt0 > 0:
         raise InputError(f"`dt0` must be positive; got {dt0}.")
     trajectory = simulate_ode(
@@ -208,8 +211,10 @@ def _simulate_deterministic(
         dt0,
         sensitivity,
         label,
-        why,
     )
+    # The reason carries numbers; set it outside the compiled function so it never retraces.
+    stats = dataclasses.replace(trajectory.stats, choice=why)
+    trajectory = dataclasses.replace(trajectory, stats=stats)
     if throw and is_concrete(trajectory.result._value):
         if not bool(np.all(np.asarray(trajectory.succeeded))):
             problem = ODEProblem(
