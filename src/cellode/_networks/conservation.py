@@ -187,7 +187,10 @@ def _exact_reduced_basis(
     Sc = S.tocsc() if scipy.sparse.issparse(S) else scipy.sparse.csc_matrix(S)
     for j in range(m):
         start, end = Sc.indptr[j], Sc.indptr[j + 1]
-        row = {int(i): Fraction(int(v)) for i, v in zip(Sc.indices[start:end], Sc.data[start:end])}
+        row = {
+            int(i): Fraction(int(v))
+            for i, v in zip(Sc.indices[start:end], Sc.data[start:end], strict=True)
+        }
         for p in [p for p in row if p in pivots]:
             if p not in row:
                 continue
@@ -388,9 +391,7 @@ def _extreme_rays_by_lp(S: np.ndarray, W: np.ndarray) -> np.ndarray:
             continue
         A_eq[m, :] = 0.0
         A_eq[m, i] = 1.0
-        res = linprog(
-            np.ones(n), A_eq=A_eq.tocsr(), b_eq=b_eq, bounds=(0, None), method="highs-ds"
-        )
+        res = linprog(np.ones(n), A_eq=A_eq.tocsr(), b_eq=b_eq, bounds=(0, None), method="highs-ds")
         if res.status != 0:
             continue
         w = res.x.copy()

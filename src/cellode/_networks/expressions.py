@@ -108,7 +108,12 @@ FUNCTIONS: dict[str, tuple[Callable, int, int | None, str]] = {
     "pow": (jnp.power, 2, 2, "pow(x, y) = x^y"),
     "min": (_min, 2, None, "smallest argument"),
     "max": (_max, 2, None, "largest argument"),
-    "michaelis_menten": (_michaelis_menten, 3, 3, "michaelis_menten(S, Vmax, Km) = Vmax S/(Km + S)"),
+    "michaelis_menten": (
+        _michaelis_menten,
+        3,
+        3,
+        "michaelis_menten(S, Vmax, Km) = Vmax S/(Km + S)",
+    ),
     "hill": (_hill, 4, 4, "hill(S, Vmax, K, n) = Vmax S^n/(K^n + S^n)"),
     "hill_repression": (
         _hill_repression,
@@ -212,7 +217,8 @@ class _Parser:
         if kind == "name":
             if value.startswith("__"):
                 raise self.error(
-                    f"names may not start with '__' (got {value!r}); rename the species or parameter"
+                    f"names may not start with '__' (got {value!r}); rename the species or "
+                    "parameter"
                 )
             if self.accept("("):
                 return self.call(value)

@@ -237,7 +237,9 @@ class ReactionNetwork:
         for s in self.inputs:
             _check_identifier(s, "input")
             if s in seen:
-                raise ModelError(f"{s!r} is declared both as a species and as an input; rename one.")
+                raise ModelError(
+                    f"{s!r} is declared both as a species and as an input; rename one."
+                )
         names: set[str] = set()
         declared = set(self.species)
         for j, r in enumerate(self.reactions):
@@ -361,9 +363,7 @@ class ReactionNetwork:
         return tuple(r.rate.expression(r) for r in self.reactions)
 
     # values -------------------------------------------------------------------------------------
-    def parameter_values(
-        self, values: Mapping[str, float] | None = None
-    ) -> Float[np.ndarray, "q"]:
+    def parameter_values(self, values: Mapping[str, float] | None = None) -> Float[np.ndarray, "q"]:
         """Parameter values in `parameter_names` order, from `values` or the stored ones."""
         given = dict(self.parameters)
         given.update(values or {})
@@ -459,8 +459,10 @@ class ReactionNetwork:
             f"{self.name}: {self.n_species} species, {self.n_reactions} reactions",
             f"species: {', '.join(self.species)}",
         ]
-        lines += [f"  {n}: {r.equation()} ; {r.rate.describe()}" for n, r in zip(
-            self.reaction_names, self.reactions, strict=True)]
+        lines += [
+            f"  {n}: {r.equation()} ; {r.rate.describe()}"
+            for n, r in zip(self.reaction_names, self.reactions, strict=True)
+        ]
         return "\n".join(lines)
 
 

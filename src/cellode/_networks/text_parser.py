@@ -10,7 +10,7 @@ Line syntax (`#` starts a comment; blank lines are skipped):
   (`2 A` or `2*A`); an empty side (or `0`, `∅`) means synthesis or degradation.
 * RATE is one of
     - `k`                          mass action with rate constant k;
-    - `kf, kr`                     (reversible lines only) forward and reverse mass-action constants;
+    - `kf, kr`                     (reversible lines only) forward, reverse mass-action constants;
     - `rate = EXPR`                any expression of species, parameters, inputs and time `t`;
     - `michaelis_menten(Vmax, Km)` Vmax S/(Km + S) with S the reaction's single reactant;
     - `hill(Vmax, K, n)`           Vmax S^n/(K^n + S^n) with S the reaction's single reactant.
@@ -38,7 +38,7 @@ _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _LABEL = re.compile(rf"^\s*({_NAME})\s*:(?!\s*$)(.*)$")
 _ARROWLIKE = re.compile(r"<?[-=~]+>|<[-=~]+|=")
 _TERM = re.compile(rf"^(?:(?P<coeff>[-+]?\d+(?:\.\d*)?)\s*\*?\s*)?(?P<species>{_NAME})$")
-_HELPER = re.compile(rf"^(?P<fn>michaelis_menten|hill)\s*\((?P<args>.*)\)$")
+_HELPER = re.compile(r"^(?P<fn>michaelis_menten|hill)\s*\((?P<args>.*)\)$")
 
 
 class _LineError(ModelError):
