@@ -19,9 +19,13 @@ from ._inputs import Constant as Constant
 from ._inputs import PiecewiseConstant as PiecewiseConstant
 from ._inputs import PiecewiseLinear as PiecewiseLinear
 from ._inputs import Stacked as Stacked
-from ._models.vector_field import AbstractVectorField as AbstractVectorField
 from ._models.mass_action import MassAction as MassAction
+from ._models.polynomial_net import ExactPolynomialNet as ExactPolynomialNet
 from ._models.rate_laws import RateLawField as RateLawField
+from ._models.resnet_euler import EulerConvergence as EulerConvergence
+from ._models.resnet_euler import EulerResNet as EulerResNet
+from ._models.resnet_euler import euler_resnet_convergence as euler_resnet_convergence
+from ._models.vector_field import AbstractVectorField as AbstractVectorField
 from ._models.vector_field import FunctionField as FunctionField
 from ._networks.conservation import ConservationLaws as ConservationLaws
 from ._networks.conservation import conservation_drift as conservation_drift

@@ -74,9 +74,7 @@ KNOWN = {
 
 
 def _as_dicts(laws) -> list[dict[str, int]]:
-    return [
-        {s: int(c) for s, c in zip(laws.species, row, strict=True) if c} for row in laws.matrix
-    ]
+    return [{s: int(c) for s, c in zip(laws.species, row, strict=True) if c} for row in laws.matrix]
 
 
 def _key(d: dict[str, int]) -> tuple:
@@ -159,12 +157,10 @@ def _cone_spans_nullspace(S: np.ndarray) -> bool:
     rays = []
     for size in range(1, n + 1):
         for T in itertools.combinations(range(n), size):
-            sub = S[list(T), :]
-            _, sv, vt = np.linalg.svd(sub.T.astype(float)) if sub.size else (None, [], None)
-            r = int(np.sum(np.asarray(sv) > 1e-9))
-            if len(T) - r != 1:
+            _, sv, vt = np.linalg.svd(S[list(T), :].T.astype(float))  # S has >= 1 column
+            if len(T) - int(np.sum(sv > 1e-9)) != 1:
                 continue
-            w = np.linalg.svd(sub.T.astype(float))[2][-1] if S.shape[1] else np.ones(len(T))
+            w = vt[-1]
             if np.all(w > 1e-9) or np.all(w < -1e-9):
                 full = np.zeros(n)
                 full[list(T)] = np.abs(w)
