@@ -51,14 +51,14 @@ class MassAction(AbstractVectorField):
         field = MassAction(net, {"kf": 2.0, "kr": 1.0})
     """
 
-    parameters: Float[Array, "q"]
+    parameters: Float[Array, " q"]
     network: ReactionNetwork = eqx.field(static=True)
     log_scale: bool = eqx.field(static=True)
 
     def __init__(
         self,
         network: ReactionNetwork,
-        parameters: Mapping[str, float] | Float[ArrayLike, "q"] | None = None,
+        parameters: Mapping[str, float] | Float[ArrayLike, " q"] | None = None,
         *,
         log_scale: bool = False,
     ):
@@ -81,7 +81,7 @@ class MassAction(AbstractVectorField):
         cls,
         reactants: Int[ArrayLike, "n m"],
         products: Int[ArrayLike, "n m"],
-        k: Float[ArrayLike, "m"],
+        k: Float[ArrayLike, " m"],
         *,
         log_scale: bool = False,
     ) -> MassAction:
@@ -109,12 +109,12 @@ class MassAction(AbstractVectorField):
         return self.network.stoichiometry
 
     @property
-    def rate_constants(self) -> Float[Array, "m"]:
+    def rate_constants(self) -> Float[Array, " m"]:
         """k_j for every reaction (parameters mapped to reactions, undone from log scale)."""
         p = jnp.exp(self.parameters) if self.log_scale else self.parameters
         return p[jnp.asarray(_reaction_parameter_index(self.network))]
 
-    def rates(self, t: Scalar, x: State, u: InputValue) -> Float[Array, "m"]:
+    def rates(self, t: Scalar, x: State, u: InputValue) -> Float[Array, " m"]:
         """The reaction rates v(x) = k * prod x^a (one per reaction)."""
         index = jnp.asarray(_reactant_index(self.network))
         x_ext = jnp.concatenate([x, jnp.ones((1,), dtype=x.dtype)])  # padding index -> 1

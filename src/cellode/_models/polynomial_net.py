@@ -38,9 +38,9 @@ class ExactPolynomialNet(AbstractVectorField):
     """
 
     weights: tuple[Float[Array, "w_out w_in"], ...]
-    biases: tuple[Float[Array, "w_out"], ...]
+    biases: tuple[Float[Array, " w_out"], ...]
     out_weight: Float[Array, "n w_last"]
-    out_bias: Float[Array, "n"]
+    out_bias: Float[Array, " n"]
 
     def __call__(self, t: Scalar, x: State, u: InputValue) -> State:
         h = x

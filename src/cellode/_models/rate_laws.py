@@ -26,14 +26,14 @@ class RateLawField(AbstractVectorField):
     value or its natural log when `log_scale` is true.
     """
 
-    parameters: Float[Array, "q"]
+    parameters: Float[Array, " q"]
     network: ReactionNetwork = eqx.field(static=True)
     log_scale: bool = eqx.field(static=True)
 
     def __init__(
         self,
         network: ReactionNetwork,
-        parameters: Mapping[str, float] | Float[ArrayLike, "q"] | None = None,
+        parameters: Mapping[str, float] | Float[ArrayLike, " q"] | None = None,
         *,
         log_scale: bool = False,
     ):
@@ -46,7 +46,7 @@ class RateLawField(AbstractVectorField):
         """The stoichiometric matrix S of the network."""
         return self.network.stoichiometry
 
-    def rates(self, t: Scalar, x: State, u: InputValue) -> Float[Array, "m"]:
+    def rates(self, t: Scalar, x: State, u: InputValue) -> Float[Array, " m"]:
         """The reaction rate vector v(t, x, u)."""
         net = self.network
         if net.inputs and u is None:

@@ -32,8 +32,8 @@ class EulerResNet(eqx.Module):
     depth: int = eqx.field(static=True)
 
     def __call__(
-        self, x0: Float[ArrayLike, "n"], depth: int | Array | None = None, u=None
-    ) -> Float[Array, "n"]:
+        self, x0: Float[ArrayLike, " n"], depth: int | Array | None = None, u=None
+    ) -> Float[Array, " n"]:
         x0 = jnp.asarray(x0)
         steps = jnp.asarray(self.depth if depth is None else depth)
         h = jnp.asarray(self.horizon, dtype=x0.dtype) / steps.astype(x0.dtype)
@@ -67,7 +67,7 @@ class EulerConvergence:
 
 def euler_resnet_convergence(
     field: AbstractVectorField,
-    x0: Float[ArrayLike, "n"],
+    x0: Float[ArrayLike, " n"],
     horizon: float,
     depths: Sequence[int] = tuple(2**k for k in range(4, 11)),
     *,

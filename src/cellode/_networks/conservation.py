@@ -64,7 +64,7 @@ class ConservationLaws:
     def __len__(self) -> int:
         return int(self.matrix.shape[0])
 
-    def totals(self, x0: Float[ArrayLike, "n"]) -> Float[Array, "k"]:
+    def totals(self, x0: Float[ArrayLike, " n"]) -> Float[Array, " k"]:
         """The conserved totals T = W x0 (differentiable in x0)."""
         x0 = jnp.asarray(x0)
         return jnp.asarray(self.matrix, dtype=x0.dtype) @ x0
@@ -89,7 +89,7 @@ class ConservationLaws:
             out.append(text)
         return out
 
-    def describe(self, x0: Float[ArrayLike, "n"] | None = None) -> str:
+    def describe(self, x0: Float[ArrayLike, " n"] | None = None) -> str:
         """One law per line; with `x0`, each with its total: "E + ES = 1.0"."""
         if len(self) == 0:
             return "no conservation laws (S has full row rank)"
@@ -105,7 +105,7 @@ class ConservationLaws:
 
 def conservation_drift(
     laws: ConservationLaws | Int[ArrayLike, "k n"], xs: Float[ArrayLike, "T n"]
-) -> Float[Array, "k"]:
+) -> Float[Array, " k"]:
     """Largest deviation of each conserved quantity along a trajectory:
     max_t |w^T x(t) - w^T x(t_0)| for every law w (rows of `laws`)."""
     matrix = laws.matrix if isinstance(laws, ConservationLaws) else np.asarray(laws)

@@ -54,7 +54,7 @@ class NetworkModel:
     """What a model file holds: the network (with parameter values), x0, inputs u(t), defaults."""
 
     network: ReactionNetwork
-    x0: Float[np.ndarray, "n"]
+    x0: Float[np.ndarray, " n"]
     inputs: AbstractInput | None
     t_end: float | None
     n_points: int | None

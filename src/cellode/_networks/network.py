@@ -363,7 +363,9 @@ class ReactionNetwork:
         return tuple(r.rate.expression(r) for r in self.reactions)
 
     # values -------------------------------------------------------------------------------------
-    def parameter_values(self, values: Mapping[str, float] | None = None) -> Float[np.ndarray, "q"]:
+    def parameter_values(
+        self, values: Mapping[str, float] | None = None
+    ) -> Float[np.ndarray, " q"]:
         """Parameter values in `parameter_names` order, from `values` or the stored ones."""
         given = dict(self.parameters)
         given.update(values or {})
@@ -375,7 +377,7 @@ class ReactionNetwork:
             )
         return np.array([float(given[p]) for p in self.parameter_names], dtype=np.float64)
 
-    def x0(self, values: Mapping[str, float] | None = None) -> Float[np.ndarray, "n"]:
+    def x0(self, values: Mapping[str, float] | None = None) -> Float[np.ndarray, " n"]:
         """Initial state in `species` order (stored initial values, overridden by `values`).
 
         Species without a value start at 0.

@@ -29,7 +29,7 @@ from .conservation import ConservationLaws
 
 
 def choose_dependent_species(
-    laws: ConservationLaws | np.ndarray, x0: Float[ArrayLike, "n"] | None = None
+    laws: ConservationLaws | np.ndarray, x0: Float[ArrayLike, " n"] | None = None
 ) -> np.ndarray:
     """Indices of the k species to eliminate (see the module docstring for the rule)."""
     W = np.asarray(laws.matrix if isinstance(laws, ConservationLaws) else laws, dtype=np.float64)
@@ -56,7 +56,7 @@ class ReducedField(AbstractVectorField):
     """
 
     full: AbstractVectorField
-    totals: Float[Array, "k"]
+    totals: Float[Array, " k"]
     independent: tuple[int, ...] = eqx.field(static=True)
     dependent: tuple[int, ...] = eqx.field(static=True)
     _offset_map: tuple[tuple[float, ...], ...] = eqx.field(static=True)  # W_D^{-1}
@@ -67,7 +67,7 @@ class ReducedField(AbstractVectorField):
         self,
         full: AbstractVectorField,
         laws: ConservationLaws,
-        x0: Float[ArrayLike, "n"],
+        x0: Float[ArrayLike, " n"],
         *,
         dependent: ArrayLike | None = None,
     ):
