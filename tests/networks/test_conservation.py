@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from network_catalog import MAPK
 
 from cellode import ReactionNetwork, conservation_drift
 from cellode._networks.conservation import (
@@ -16,17 +17,6 @@ from cellode._networks.conservation import (
     _extreme_rays_by_lp,
     left_nullspace_basis,
 )
-
-MAPK = """
-KKK + E1 <-> KKK_E1 ; a1, d1
-KKK_E1 -> KKKp + E1 ; c1
-KKKp + E2 <-> KKKp_E2 ; a2, d2
-KKKp_E2 -> KKK + E2 ; c2
-KK + KKKp <-> KK_KKKp ; a3, d3
-KK_KKKp -> KKp + KKKp ; c3
-KKp + P1 <-> KKp_P1 ; a4, d4
-KKp_P1 -> KK + P1 ; c4
-"""
 
 # (text, expected laws as {species: coefficient}) -- the unique minimal semi-positive basis
 KNOWN = {
