@@ -43,9 +43,9 @@ def main_options(
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Folder for figures, CSVs and the summary.")] = Path(
-        "demo-output"
-    ),
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for figures, CSVs and the summary.")
+    ] = Path("demo-output"),
     paths: Annotated[int, typer.Option(help="Number of SDE sample paths.")] = 200,
 ) -> None:
     """Run the main job on built-in data and write its figures and tables to OUT."""
@@ -54,6 +54,34 @@ def demo(
     report = run_demo(out, n_paths=paths)
     typer.echo(report.summary)
     typer.echo(f"wrote {len(report.files)} files to {out}")
+
+
+@app.command()
+def network(
+    model_file: Annotated[
+        Path, typer.Argument(help="TOML model file.", exists=True, dir_okay=False)
+    ],
+) -> None:
+    """Print species, reactions, S, conservation laws with totals, and the reduced system."""
+    from .network_commands import describe_network
+
+    typer.echo(describe_network(model_file))
+
+
+@app.command()
+def simulate(
+    model_file: Annotated[
+        Path, typer.Argument(help="TOML model file.", exists=True, dir_okay=False)
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the CSV and PNG.")] = Path("."),
+    t_end: Annotated[float | None, typer.Option(help="End time (default: the file's).")] = None,
+    n_points: Annotated[int | None, typer.Option(help="Number of save times.")] = None,
+) -> None:
+    """Simulate a model file from its initial state; write a CSV and a PNG of the trajectories."""
+    from .network_commands import simulate_model_file
+
+    for path in simulate_model_file(model_file, out, t_end=t_end, n_points=n_points):
+        typer.echo(f"wrote {path}")
 
 
 def main() -> None:

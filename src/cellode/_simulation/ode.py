@@ -58,14 +58,18 @@ def simulate_ode(
     t0: Float[Array, ""],
     ts: Float[Array, " T"],
     solver: diffrax.AbstractSolver,
-    controller: diffrax.AbstractStepSizeController,
+    rtol: Float[Array, ""],
+    atol: Float[Array, ""],
+    implicit: bool,
     max_steps: int,
     dt0: float | None,
     sensitivity: AbstractSensitivity,
     label: str,
 ) -> Trajectory:
-    """Compiled once per model structure, solver and shapes; new parameter values reuse it."""
+    """Compiled once per model structure, solver and shapes; new parameter values, initial
+    states and tolerances reuse it (everything but the structure is built inside)."""
     check_output_shape(model, x0, inputs)
+    controller = step_size_controller(rtol, atol, implicit, inputs)
     problem = ODEProblem(model, inputs, x0, t0, ts, solver, controller, max_steps, dt0)
     out = sensitivity.solve(problem)
     per_step = rhs_evaluations_per_step(solver)
