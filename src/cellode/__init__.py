@@ -23,7 +23,11 @@ from ._inputs import Stacked as Stacked
 from ._io.csv import write_trajectory_csv as write_trajectory_csv
 from ._models.discrete_map import AbstractDiscreteMap as AbstractDiscreteMap
 from ._models.discrete_map import FunctionMap as FunctionMap
+from ._models.hybrid import Correction as Correction
+from ._models.hybrid import HybridRates as HybridRates
+from ._models.hybrid import NeuralRates as NeuralRates
 from ._models.mass_action import MassAction as MassAction
+from ._models.neural import NeuralField as NeuralField
 from ._models.polynomial_net import ExactPolynomialNet as ExactPolynomialNet
 from ._models.rate_laws import RateLawField as RateLawField
 from ._models.resnet_euler import EulerConvergence as EulerConvergence
