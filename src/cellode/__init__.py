@@ -9,12 +9,26 @@ once, first thing in your program (the `cellode` command does this itself):
 Importing cellode never flips it. Code that needs float64 raises `PrecisionError` when it is off.
 """
 
+from ._data.experiment import Experiment as Experiment
+from ._data.measurements_csv import read_measurements as read_measurements
+from ._data.measurements_csv import write_measurements as write_measurements
+from ._data.noise import AbstractNoiseModel as AbstractNoiseModel
+from ._data.noise import Gaussian as Gaussian
+from ._data.noise import GaussianFull as GaussianFull
+from ._data.noise import LogNormal as LogNormal
+from ._data.observables import Observables as Observables
 from ._errors import CellodeError as CellodeError
 from ._errors import InputError as InputError
 from ._errors import ModelError as ModelError
 from ._errors import PrecisionError as PrecisionError
 from ._errors import SolveError as SolveError
 from ._examples.builtin import builtin_model_path as builtin_model_path
+from ._fitting.optimise import FitResult as FitResult
+from ._fitting.optimise import fit as fit
+from ._fitting.optimise import fit_least_squares as fit_least_squares
+from ._fitting.optimise import load_result as load_result
+from ._fitting.problem import Estimate as Estimate
+from ._fitting.problem import Problem as Problem
 from ._inputs import AbstractInput as AbstractInput
 from ._inputs import Constant as Constant
 from ._inputs import PiecewiseConstant as PiecewiseConstant
