@@ -22,13 +22,13 @@ def _rooted_trees(max_order: int) -> dict[int, list[tuple]]:
     for n in range(2, max_order + 1):
         found: set[tuple] = set()
 
-        def extend(remaining: int, children: list[tuple]) -> None:
+        def extend(remaining: int, children: list[tuple], found: set[tuple] = found) -> None:
             if remaining == 0:
                 found.add(tuple(sorted(children)))
                 return
             for k in range(1, remaining + 1):
                 for t in trees[k]:
-                    extend(remaining - k, [*children, t])
+                    extend(remaining - k, [*children, t], found)
 
         extend(n - 1, [])
         trees[n] = sorted(found)
