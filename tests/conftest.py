@@ -31,5 +31,7 @@ def shared_data(request: pytest.FixtureRequest) -> Path:
     """The external data folder; tests that need it skip with the reason when it is absent."""
     path = Path(request.config.getoption("--shared-data"))
     if not path.is_dir():
-        pytest.skip(f"shared data folder {path} is absent (set CELLODE_SHARED_DATA or --shared-data)")
+        pytest.skip(
+            f"shared data folder {path} is absent (set CELLODE_SHARED_DATA or --shared-data)"
+        )
     return path

@@ -22,7 +22,7 @@ class AbstractInput(eqx.Module):
     """An input signal u(t) with `n_inputs` channels."""
 
     @abc.abstractmethod
-    def __call__(self, t: Float[ArrayLike, ""]) -> Float[Array, "p"]:
+    def __call__(self, t: Float[ArrayLike, ""]) -> Float[Array, " p"]:
         """The input value u(t), shape `(n_inputs,)`."""
 
     @property
@@ -32,7 +32,7 @@ class AbstractInput(eqx.Module):
 
     @property
     @abc.abstractmethod
-    def discontinuities(self) -> Float[Array, "k"]:
+    def discontinuities(self) -> Float[Array, " k"]:
         """Times where u(t) or its first derivative jumps (the solver steps onto each one)."""
 
 
@@ -58,12 +58,12 @@ def _check_increasing(times: Array, name: str) -> None:
 class Constant(AbstractInput):
     """A constant input u(t) = value."""
 
-    value: Float[Array, "p"]
+    value: Float[Array, " p"]
 
     def __init__(self, value: ArrayLike):
         self.value = jnp.atleast_1d(jnp.asarray(value, dtype=float))
 
-    def __call__(self, t: Float[ArrayLike, ""]) -> Float[Array, "p"]:
+    def __call__(self, t: Float[ArrayLike, ""]) -> Float[Array, " p"]:
         return self.value
 
     @property
@@ -71,7 +71,7 @@ class Constant(AbstractInput):
         return self.value.shape[0]
 
     @property
-    def discontinuities(self) -> Float[Array, "k"]:
+    def discontinuities(self) -> Float[Array, " k"]:
         return jnp.zeros((0,), dtype=self.value.dtype)
 
 
@@ -84,7 +84,7 @@ class PiecewiseConstant(AbstractInput):
         PiecewiseConstant(times=[2.0, 5.0], values=[0.0, 10.0, 0.0])  # a dose of 10 on [2, 5)
     """
 
-    times: Float[Array, "k"]
+    times: Float[Array, " k"]
     values: Float[Array, "k+1 p"]
 
     def __init__(self, times: ArrayLike, values: ArrayLike):
@@ -119,7 +119,7 @@ class PiecewiseConstant(AbstractInput):
             values += [a, baseline]
         return cls(times, np.asarray(values))
 
-    def __call__(self, t: Float[ArrayLike, ""]) -> Float[Array, "p"]:
+    def __call__(self, t: Float[ArrayLike, ""]) -> Float[Array, " p"]:
         return self.values[jnp.searchsorted(self.times, t, side="right")]
 
     @property
@@ -127,7 +127,7 @@ class PiecewiseConstant(AbstractInput):
         return self.values.shape[1]
 
     @property
-    def discontinuities(self) -> Float[Array, "k"]:
+    def discontinuities(self) -> Float[Array, " k"]:
         return self.times
 
 
@@ -138,7 +138,7 @@ class PiecewiseLinear(AbstractInput):
     slope jumps at every knot, so the knots are the discontinuities the solver steps onto.
     """
 
-    times: Float[Array, "k"]
+    times: Float[Array, " k"]
     values: Float[Array, "k p"]
 
     def __init__(self, times: ArrayLike, values: ArrayLike):
@@ -153,7 +153,7 @@ class PiecewiseLinear(AbstractInput):
             raise InputError("PiecewiseLinear needs at least one (time, value) point.")
         _check_increasing(self.times, "times")
 
-    def __call__(self, t: Float[ArrayLike, ""]) -> Float[Array, "p"]:
+    def __call__(self, t: Float[ArrayLike, ""]) -> Float[Array, " p"]:
         return jnp.stack(
             [jnp.interp(t, self.times, self.values[:, j]) for j in range(self.values.shape[1])]
         )
@@ -163,7 +163,7 @@ class PiecewiseLinear(AbstractInput):
         return self.values.shape[1]
 
     @property
-    def discontinuities(self) -> Float[Array, "k"]:
+    def discontinuities(self) -> Float[Array, " k"]:
         return self.times
 
 
@@ -177,7 +177,7 @@ class Stacked(AbstractInput):
             raise InputError("Stacked needs at least one input.")
         self.parts = tuple(parts)
 
-    def __call__(self, t: Float[ArrayLike, ""]) -> Float[Array, "p"]:
+    def __call__(self, t: Float[ArrayLike, ""]) -> Float[Array, " p"]:
         return jnp.concatenate([part(t) for part in self.parts])
 
     @property
@@ -185,5 +185,5 @@ class Stacked(AbstractInput):
         return sum(part.n_inputs for part in self.parts)
 
     @property
-    def discontinuities(self) -> Float[Array, "k"]:
+    def discontinuities(self) -> Float[Array, " k"]:
         return jnp.sort(jnp.concatenate([part.discontinuities for part in self.parts]))

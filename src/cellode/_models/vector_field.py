@@ -10,8 +10,8 @@ import equinox as eqx
 from jaxtyping import Array, ArrayLike, Float, PyTree
 
 Scalar = Float[ArrayLike, ""]
-State = Float[Array, "n"]
-InputValue = Float[Array, "p"] | None
+State = Float[Array, " n"]
+InputValue = Float[Array, " p"] | None
 
 
 class AbstractVectorField(eqx.Module):

@@ -13,33 +13,25 @@ from .rosenbrock import Rodas5P, Rosenbrock23
 
 @dataclass(frozen=True)
 class SolverInfo:
-    """A named solver: how to build it, whether it is implicit (stiff-capable), and its cost.
-
-    `rhs_per_step` is the number of vector-field evaluations one accepted or rejected step costs
-    (explicit Runge–Kutta: stages, minus one when the first-same-as-last property reuses the last
-    stage); `None` where it varies (Newton iterations of implicit methods).
-    """
+    """A named solver: how to build it, whether it is implicit (stiff-capable), its order."""
 
     make: Callable[[], diffrax.AbstractSolver]
     implicit: bool
     order: int
-    rhs_per_step: int | None
     description: str
 
 
 SOLVERS: dict[str, SolverInfo] = {
-    "tsit5": SolverInfo(diffrax.Tsit5, False, 5, 6, "Tsitouras 5(4), explicit; the default"),
-    "dopri5": SolverInfo(diffrax.Dopri5, False, 5, 6, "Dormand–Prince 5(4), explicit"),
-    "dopri8": SolverInfo(diffrax.Dopri8, False, 8, 13, "Dormand–Prince 8(7), explicit"),
-    "bosh3": SolverInfo(diffrax.Bosh3, False, 3, 3, "Bogacki–Shampine 3(2), explicit"),
-    "kvaerno3": SolverInfo(diffrax.Kvaerno3, True, 3, None, "ESDIRK 3(2), L-stable"),
-    "kvaerno4": SolverInfo(diffrax.Kvaerno4, True, 4, None, "ESDIRK 4(3), L-stable"),
-    "kvaerno5": SolverInfo(diffrax.Kvaerno5, True, 5, None, "ESDIRK 5(4), L-stable"),
-    "rodas5p": SolverInfo(
-        Rodas5P, True, 5, None, "Rosenbrock 5(4), L-stable; the stiff default (cellode)"
-    ),
+    "tsit5": SolverInfo(diffrax.Tsit5, False, 5, "Tsitouras 5(4), explicit; the default"),
+    "dopri5": SolverInfo(diffrax.Dopri5, False, 5, "Dormand–Prince 5(4), explicit"),
+    "dopri8": SolverInfo(diffrax.Dopri8, False, 8, "Dormand–Prince 8(7), explicit"),
+    "bosh3": SolverInfo(diffrax.Bosh3, False, 3, "Bogacki–Shampine 3(2), explicit"),
+    "kvaerno3": SolverInfo(diffrax.Kvaerno3, True, 3, "ESDIRK 3(2), L-stable"),
+    "kvaerno4": SolverInfo(diffrax.Kvaerno4, True, 4, "ESDIRK 4(3), L-stable"),
+    "kvaerno5": SolverInfo(diffrax.Kvaerno5, True, 5, "ESDIRK 5(4), L-stable"),
+    "rodas5p": SolverInfo(Rodas5P, True, 5, "Rosenbrock 5(4), L-stable; the stiff default"),
     "rosenbrock23": SolverInfo(
-        Rosenbrock23, True, 2, None, "Rosenbrock 2(3), L-stable; loose tolerances (cellode)"
+        Rosenbrock23, True, 2, "Rosenbrock 2(3), L-stable; for loose tolerances"
     ),
 }
 
@@ -57,3 +49,16 @@ def solver_info(name: str) -> SolverInfo:
         raise InputError(
             f"Unknown solver {name!r}. Use one of: {known}, 'auto', or a diffrax solver instance."
         ) from None
+
+
+def rhs_evaluations_per_step(solver: diffrax.AbstractSolver) -> int | None:
+    """Vector-field evaluations one step of `solver` costs, when that number is fixed.
+
+    Explicit Runge–Kutta methods evaluate every stage once per step, minus one when the last
+    stage is reused as the next step's first (FSAL). Implicit methods vary with their Newton
+    iterations: `None`.
+    """
+    if isinstance(solver, diffrax.AbstractERK):
+        tableau = solver.tableau
+        return len(tableau.c) + 1 - int(tableau.fsal)
+    return None
