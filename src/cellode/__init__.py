@@ -9,6 +9,9 @@ once, first thing in your program (the `cellode` command does this itself):
 Importing cellode never flips it. Code that needs float64 raises `PrecisionError` when it is off.
 """
 
+from ._diagnostics.stiffness import StiffnessReport as StiffnessReport
+from ._diagnostics.stiffness import plot_stiffness as plot_stiffness
+from ._diagnostics.stiffness import stiffness as stiffness
 from ._errors import CellodeError as CellodeError
 from ._errors import InputError as InputError
 from ._errors import ModelError as ModelError
@@ -36,4 +39,7 @@ from ._simulation.trajectory import SolverStats as SolverStats
 from ._simulation.trajectory import Trajectory as Trajectory
 from ._solvers.auto import choose_solver as choose_solver
 from ._solvers.registry import SOLVERS as SOLVERS
+from ._solvers.rosenbrock import AbstractRosenbrock as AbstractRosenbrock
+from ._solvers.rosenbrock import Rodas5P as Rodas5P
+from ._solvers.rosenbrock import Rosenbrock23 as Rosenbrock23
 from ._version import __version__ as __version__

@@ -18,6 +18,7 @@ from .._models.vector_field import AbstractVectorField
 from .._sensitivity.base import AbstractSensitivity, DiscreteAdjoint
 from .._solvers.auto import choose_solver
 from .._solvers.registry import NONSTIFF_DEFAULT, solver_info
+from .._solvers.rosenbrock import AbstractRosenbrock
 from .discrete import simulate_map
 from .failure import explain_failure
 from .ode import simulate_ode, step_size_controller
@@ -150,7 +151,7 @@ def _resolve_solver(
 ) -> tuple[diffrax.AbstractSolver, bool, str, str]:
     """(solver, implicit?, label, why) for the `solver` argument."""
     if isinstance(solver, diffrax.AbstractSolver):
-        implicit = isinstance(solver, diffrax.AbstractImplicitSolver)
+        implicit = isinstance(solver, (diffrax.AbstractImplicitSolver, AbstractRosenbrock))
         return solver, implicit, type(solver).__name__, "given"
     if not isinstance(solver, str):
         raise InputError(
@@ -167,7 +168,7 @@ def _resolve_solver(
         )
         return info.make(), info.implicit, NONSTIFF_DEFAULT, why
     u0 = None if inputs is None else inputs(t0)
-    choice = choose_solver(model, t0, x0, u0, ts[-1])
+    choice = choose_solver(model, t0, x0, u0, ts[-1], inputs=inputs)
     info = solver_info(choice.name)
     return info.make(), info.implicit, choice.name, choice.reason
 
