@@ -35,7 +35,7 @@ SOLVERS: dict[str, SolverInfo] = {
     ),
 }
 
-# Rodas5P beats Kvaerno5 by 4-10x on ROBER, HIRES and POLLU at rtol 1e-6 (docs/benchmarks.md).
+# Rodas5P: 12-69x faster than Kvaerno5, 2.8-6.4x faster than CVODE at rtol 1e-6 (docs/benchmarks.md).
 STIFF_DEFAULT = "rodas5p"
 NONSTIFF_DEFAULT = "tsit5"
 
