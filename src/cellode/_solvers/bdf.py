@@ -53,14 +53,16 @@ def _change_matrix(factor: Array, order: Array, dtype) -> Array:
     idx = np.arange(1, _MAX_ORDER + 1)
     i, j = idx[:, None], idx[None, :]
 
+    jf = jnp.asarray(j, dtype)
+
     def r_matrix(rho):
         # R_ij = Π_{m=1..i} (m - 1 - ρ j) / m
         out = jnp.ones((_MAX_ORDER, _MAX_ORDER), dtype)
         for m in range(1, _MAX_ORDER + 1):
-            out = out * jnp.where(i >= m, (m - 1 - rho * j) / m, 1.0)
+            out = out * jnp.where(i >= m, (m - 1 - rho * jf) / m, 1.0)
         return out
 
-    mask = jnp.asarray(idx) <= order
+    mask = jnp.asarray(idx, order.dtype) <= order
     keep = mask[:, None] & mask[None, :]
     r = jnp.where(keep, r_matrix(factor), 0.0)
     u = jnp.where(keep, r_matrix(jnp.ones((), dtype)), 0.0)
@@ -83,8 +85,9 @@ class BDFInterpolation(diffrax.AbstractLocalInterpolation):
         dtype = self.h.dtype
         m = jnp.arange(_MAX_ORDER, dtype=dtype)
         h = jnp.where(self.h == 0, 1.0, self.h)
-        x = (jnp.asarray(t0, dtype) - jnp.asarray(self.t1, dtype) - h * m) / (h * (1 + m))
-        p = jnp.where(jnp.arange(1, _MAX_ORDER + 1) <= self.order, jnp.cumprod(x), 0.0)
+        x = (jnp.asarray(t0, dtype) - jnp.asarray(self.t1, dtype) + h * m) / (h * (1 + m))
+        orders = jnp.arange(1, _MAX_ORDER + 1, dtype=self.order.dtype)
+        p = jnp.where(orders <= self.order, jnp.cumprod(x), 0.0)
         return jtu.tree_map(
             lambda d: d[0] + jnp.tensordot(p.astype(d.dtype), d[1:], axes=1), self.D
         )
@@ -161,7 +164,7 @@ class BDF(diffrax.AbstractAdaptiveSolver):
             lambda: solver_state,
         )
         k = state.order
-        rows = jnp.arange(_MAX_ORDER + 3)
+        rows = jnp.arange(_MAX_ORDER + 3, dtype=k.dtype)
         # Rescale the differences to the new spacing h.
         factor = h / jnp.where(state.h == 0, 1.0, state.h)
         change = _change_matrix(factor, k, dtype)
@@ -254,7 +257,7 @@ class BDF(diffrax.AbstractAdaptiveSolver):
             ]
         )
         may_change = state.steps_at_order + 1 >= k + 1
-        delta = jnp.where(may_change, jnp.argmax(factors) - 1, 0)
+        delta = jnp.where(may_change, jnp.argmax(factors).astype(k.dtype) - 1, 0)
         new_order = jnp.clip(k + delta, 1, self.max_order).astype(jnp.int32)
         steps_at_order = jnp.where(new_order == k, state.steps_at_order + 1, 0).astype(jnp.int32)
         new_state = _BDFState(D_new, new_order, h, steps_at_order, fresh_jac)
