@@ -38,6 +38,7 @@ from ._simulation.trajectory import RESULTS as RESULTS
 from ._simulation.trajectory import SolverStats as SolverStats
 from ._simulation.trajectory import Trajectory as Trajectory
 from ._solvers.auto import choose_solver as choose_solver
+from ._solvers.bdf import BDF as BDF
 from ._solvers.registry import SOLVERS as SOLVERS
 from ._solvers.rosenbrock import AbstractRosenbrock as AbstractRosenbrock
 from ._solvers.rosenbrock import Rodas5P as Rodas5P

@@ -179,3 +179,15 @@ def test_vmap_equals_loop():
     np.testing.assert_allclose(
         jax.vmap(end)(log_ks), jnp.stack([end(k) for k in log_ks]), rtol=1e-8, atol=1e-16
     )
+
+
+def test_simulate_by_name_uses_the_solve_tolerances():
+    import cellode
+
+    problem = stiff_testset()["ROBER"]
+    traj = cellode.simulate(
+        problem.field, jnp.asarray(problem.x0), jnp.array([1e11]), t0=0.0, solver="bdf",
+        rtol=1e-7, atol=1e-13,
+    )  # fmt: skip
+    assert traj.stats.solver == "bdf"
+    assert mixed_error_digits(traj.xs[-1], problem.reference, 1e-7, 1e-13) >= 5.0

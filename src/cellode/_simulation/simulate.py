@@ -17,6 +17,7 @@ from .._models.sde import SDE
 from .._models.vector_field import AbstractVectorField
 from .._sensitivity.base import AbstractSensitivity, DiscreteAdjoint
 from .._solvers.auto import choose_solver
+from .._solvers.bdf import BDF
 from .._solvers.registry import NONSTIFF_DEFAULT, solver_info
 from .._solvers.rosenbrock import AbstractRosenbrock
 from .discrete import simulate_map
@@ -151,7 +152,7 @@ def _resolve_solver(
 ) -> tuple[diffrax.AbstractSolver, bool, str, str]:
     """(solver, implicit?, label, why) for the `solver` argument."""
     if isinstance(solver, diffrax.AbstractSolver):
-        implicit = isinstance(solver, (diffrax.AbstractImplicitSolver, AbstractRosenbrock))
+        implicit = isinstance(solver, (diffrax.AbstractImplicitSolver, AbstractRosenbrock, BDF))
         return solver, implicit, type(solver).__name__, "given"
     if not isinstance(solver, str):
         raise InputError(
@@ -188,6 +189,8 @@ def _simulate_deterministic(
     throw: bool,
 ) -> Trajectory:
     solver_obj, implicit, label, why = _resolve_solver(solver, model, x0, t0, ts, inputs)
+    if label == "bdf":  # BDF's Newton tolerance and order choice use the solve's tolerances
+        solver_obj = BDF(rtol=float(rtol), atol=float(atol))
     if implicit:
         _require_float64(x0.dtype, f"The implicit solver '{label}'")
     if rtol < FLOAT32_RTOL_LIMIT:

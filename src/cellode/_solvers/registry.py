@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import diffrax
 
 from .._errors import InputError
+from .bdf import BDF
 from .rosenbrock import Rodas5P, Rosenbrock23
 
 
@@ -33,6 +34,8 @@ SOLVERS: dict[str, SolverInfo] = {
     "rosenbrock23": SolverInfo(
         Rosenbrock23, True, 2, "Rosenbrock 2(3), L-stable; for loose tolerances"
     ),
+    # simulate() rebuilds it with the solve's rtol/atol, which BDF needs (see BDF's docstring).
+    "bdf": SolverInfo(BDF, True, 5, "BDF orders 1-5 with Newton and Jacobian reuse (like CVODE)"),
 }
 
 # Rodas5P: 12-69x faster than Kvaerno5, 2.8-6.4x faster than CVODE at rtol 1e-6 (docs/benchmarks.md).
