@@ -102,8 +102,8 @@ class BDF(diffrax.AbstractAdaptiveSolver):
     eigenvalues near the imaginary axis, where BDF of order > 2 is not A-stable).
     """
 
-    rtol: float = 1e-6
-    atol: float = 1e-9
+    rtol: float | Float[Array, ""] = 1e-6
+    atol: float | Float[Array, ""] = 1e-9
     max_order: int = eqx.field(static=True, default=_MAX_ORDER)
     newton_max_iters: int = eqx.field(static=True, default=4)
 
