@@ -38,7 +38,7 @@ SOLVERS: dict[str, SolverInfo] = {
     "bdf": SolverInfo(BDF, True, 5, "BDF orders 1-5 with Newton and Jacobian reuse (like CVODE)"),
 }
 
-# Rodas5P: 12-69x faster than Kvaerno5, 2.8-6.4x faster than CVODE at rtol 1e-6 (docs/benchmarks.md).
+# Rodas5P: 12-69x faster than Kvaerno5, 1.8-8x faster than CVODE at rtol 1e-6 (docs/benchmarks.md).
 STIFF_DEFAULT = "rodas5p"
 NONSTIFF_DEFAULT = "tsit5"
 
