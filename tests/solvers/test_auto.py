@@ -43,3 +43,18 @@ def test_explicit_solver_on_a_stiff_problem_says_so():
             Robertson(), jnp.asarray(ROBER.x0), jnp.array([1e3]), t0=0.0, solver="tsit5",
             max_steps=1000,
         )  # fmt: skip
+
+
+def test_auto_sees_stiffness_switched_on_by_an_input():
+    """x' = (-x1, -u x2) with u = 1 before t = 5 and 1e5 after: not stiff at x0, stiff later."""
+    field = cellode.FunctionField(
+        lambda t, x, u, p: jnp.stack([-p * x[0], -u[0] * x[1]]), jnp.array(1.0)
+    )
+    dose = cellode.PiecewiseConstant(times=[5.0], values=[1.0, 1.0e5])
+    x0 = jnp.array([1.0, 1.0])
+    choice = choose_solver(field, 0.0, x0, dose(jnp.array(0.0)), 10.0, inputs=dose)
+    assert choice.name == "rodas5p"
+    assert choice.spectrum.ratio == pytest.approx(1e5)
+    # Held at its initial value the input never makes the problem stiff.
+    held = choose_solver(field, 0.0, x0, dose(jnp.array(0.0)), 10.0)
+    assert held.name == "tsit5"
