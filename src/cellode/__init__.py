@@ -14,12 +14,12 @@ from ._data.measurements_csv import read_measurements as read_measurements
 from ._data.measurements_csv import write_measurements as write_measurements
 from ._data.noise import AbstractNoiseModel as AbstractNoiseModel
 from ._data.noise import Gaussian as Gaussian
-from ._data.noise import LogNormal as LogNormal
 from ._data.noise import GaussianFull as GaussianFull
+from ._data.noise import LogNormal as LogNormal
 from ._data.observables import Observables as Observables
-from ._diagnostics.stiffness import stiffness as stiffness
 from ._diagnostics.stiffness import StiffnessReport as StiffnessReport
 from ._diagnostics.stiffness import plot_stiffness as plot_stiffness
+from ._diagnostics.stiffness import stiffness as stiffness
 from ._errors import CellodeError as CellodeError
 from ._errors import InputError as InputError
 from ._errors import ModelError as ModelError
