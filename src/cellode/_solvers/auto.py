@@ -63,25 +63,26 @@ def jacobian(model: AbstractVectorField, t: Array, x: Array, u: InputValue) -> F
 
 
 def decay_rate_range(
-    eigenvalues: Complex[Array, " n"], zero_tol: float = ZERO_EIGENVALUE_TOL
+    eigenvalues: Complex[Array, " n"], zero_tol: float = ZERO_EIGENVALUE_TOL, xp=jnp
 ) -> tuple[Float[Array, ""], Float[Array, ""]]:
     """(fastest, slowest) |Re λ| over eigenvalues with Re λ < -zero_tol·max|λ|; (0, 0) if none.
 
     The cut-off drops the (numerically tiny) eigenvalues that conservation laws put at zero.
-    Jit-safe; the one rule both `auto` and `cellode.stiffness` use.
+    The one rule both `auto` (with `xp=numpy`, no dispatch cost) and `cellode.stiffness` (with
+    `xp=jax.numpy`, jit-safe) use.
     """
-    scale = jnp.maximum(jnp.max(jnp.abs(eigenvalues), initial=0.0), jnp.finfo(float).tiny)
-    rates = -jnp.real(eigenvalues)
+    scale = xp.maximum(xp.max(xp.abs(eigenvalues), initial=0.0), xp.finfo(float).tiny)
+    rates = -xp.real(eigenvalues)
     decaying = rates > zero_tol * scale
-    fastest = jnp.max(jnp.where(decaying, rates, 0.0), initial=0.0)
-    slowest = jnp.min(jnp.where(decaying, rates, jnp.inf), initial=jnp.inf)
-    return fastest, jnp.where(jnp.isfinite(slowest), slowest, 0.0)
+    fastest = xp.max(xp.where(decaying, rates, 0.0), initial=0.0)
+    slowest = xp.min(xp.where(decaying, rates, xp.inf), initial=xp.inf)
+    return fastest, xp.where(xp.isfinite(slowest), slowest, 0.0)
 
 
 def decay_rates(jac: np.ndarray, zero_tol: float = ZERO_EIGENVALUE_TOL) -> SpectrumSummary:
     """Summarise the eigenvalues of a (concrete) Jacobian as decay rates."""
     eig = np.linalg.eigvals(np.asarray(jac, dtype=float))
-    fastest, slowest = (float(v) for v in decay_rate_range(jnp.asarray(eig), zero_tol))
+    fastest, slowest = (float(v) for v in decay_rate_range(eig, zero_tol, xp=np))
     if slowest == 0.0:
         return SpectrumSummary(0.0, 0.0, 1.0)
     return SpectrumSummary(fastest, slowest, fastest / slowest)
@@ -96,12 +97,15 @@ def looks_stiff(spectrum: SpectrumSummary, horizon: float) -> bool:
 
 
 @eqx.filter_jit
-def _pilot_states(model, inputs, u0, t0, t1, x0, probe_ts):
-    """States at `probe_ts` from a cheap, loose, L-stable solve (Rosenbrock23, rtol 1e-3)."""
+def _pilot(model, inputs, u0, t0, t1, x0, probe_ts):
+    """States at `probe_ts` from a cheap, loose, L-stable solve (Rosenbrock23, rtol 1e-3), and
+    the Jacobians there, in one compiled call."""
+
+    def u_at(t):
+        return u0 if inputs is None else inputs(t)
 
     def rhs(t, x, args):
-        u = u0 if inputs is None else inputs(t)
-        return model(t, x, u)
+        return model(t, x, u_at(t))
 
     scale = 1.0 + jnp.max(jnp.abs(x0))
     sol = diffrax.diffeqsolve(
@@ -116,7 +120,11 @@ def _pilot_states(model, inputs, u0, t0, t1, x0, probe_ts):
         max_steps=PILOT_MAX_STEPS,
         throw=False,
     )
-    return sol.ys
+    # After a pilot failure (max steps, blow-up) the saved states are inf; their Jacobians are
+    # discarded by the caller.
+    states = jnp.where(jnp.isfinite(sol.ys), sol.ys, x0)
+    jacs = jax.vmap(lambda t, x: jax.jacfwd(lambda y: model(t, y, u_at(t)))(x))(probe_ts, states)
+    return sol.ys, jacs
 
 
 def choose_solver(
@@ -142,15 +150,15 @@ def choose_solver(
     probe_ts = jnp.asarray(t0, dtype=x0.dtype) + horizon * jnp.asarray(
         PILOT_FRACTIONS, dtype=x0.dtype
     )
-    # After a pilot failure (max steps, blow-up) the saved states are inf: the loop stops there.
-    states = np.asarray(_pilot_states(model, inputs, u0, t0, t1, x0, probe_ts))
+    t0_, t1_ = (jnp.asarray(t, dtype=x0.dtype) for t in (t0, t1))  # traced, not static
+    states, jacs = (np.asarray(a) for a in _pilot(model, inputs, u0, t0_, t1_, x0, probe_ts))
     spectra: list[tuple[float, SpectrumSummary]] = []
-    for t, x in zip(np.asarray(probe_ts), states, strict=False):
-        if not np.all(np.isfinite(x)):
-            break
-        u = u0 if inputs is None else inputs(jnp.asarray(t))
-        spectrum = decay_rates(np.asarray(jacobian(model, jnp.asarray(t), jnp.asarray(x), u)))
-        spectra.append((float(t), spectrum))
+    for t, x, jac in zip(np.asarray(probe_ts), states, jacs, strict=True):
+        if not (np.all(np.isfinite(x)) and np.all(np.isfinite(jac))):
+            break  # the pilot stopped here (max steps or blow-up)
+        spectra.append((float(t), decay_rates(jac)))
+    if not spectra:  # x0 itself is not finite: nothing to measure; simulate reports it
+        spectra = [(float(t0), SpectrumSummary(0.0, 0.0, 1.0))]
     stiff_at = [(t, sp) for t, sp in spectra if looks_stiff(sp, float(t1) - t)]
     if stiff_at:
         t_star, spectrum = max(stiff_at, key=lambda item: item[1].ratio)
