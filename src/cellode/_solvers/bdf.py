@@ -86,8 +86,8 @@ class BDFInterpolation(diffrax.AbstractLocalInterpolation):
         m = jnp.arange(_MAX_ORDER, dtype=dtype)
         h = jnp.where(self.h == 0, 1.0, self.h)
         x = (jnp.asarray(t0, dtype) - jnp.asarray(self.t1, dtype) + h * m) / (h * (1 + m))
-        orders = jnp.arange(1, _MAX_ORDER + 1, dtype=self.order.dtype)
-        p = jnp.where(orders <= self.order, jnp.cumprod(x), 0.0)
+        orders = jnp.arange(1, _MAX_ORDER + 1, dtype=dtype)
+        p = jnp.where(orders <= jnp.asarray(self.order, dtype), jnp.cumprod(x), 0.0)
         return jtu.tree_map(
             lambda d: d[0] + jnp.tensordot(p.astype(d.dtype), d[1:], axes=1), self.D
         )
@@ -262,5 +262,6 @@ class BDF(diffrax.AbstractAdaptiveSolver):
         steps_at_order = jnp.where(new_order == k, state.steps_at_order + 1, 0).astype(jnp.int32)
         new_state = _BDFState(D_new, new_order, h, steps_at_order, fresh_jac)
 
-        dense_info = dict(D=jax.vmap(unravel)(D_new[: _MAX_ORDER + 1]), order=k, h=h)
+        # The order goes in as a float: diffrax pre-fills its dense-output buffers with inf.
+        dense_info = dict(D=jax.vmap(unravel)(D_new[: _MAX_ORDER + 1]), order=kf, h=h)
         return unravel(y1), unravel(error), dense_info, new_state, diffrax.RESULTS.successful
