@@ -191,3 +191,36 @@ def test_simulate_by_name_uses_the_solve_tolerances():
     )  # fmt: skip
     assert traj.stats.solver == "bdf"
     assert mixed_error_digits(traj.xs[-1], problem.reference, 1e-7, 1e-13) >= 5.0
+
+
+@pytest.mark.slow  # ~25 s on the shared 2-core machine: compiling the reverse pass dominates
+def test_reverse_mode_gradient_matches_finite_differences():
+    """With reverse_mode=True the Newton loop has a fixed length, so jax.grad passes."""
+
+    def loss(log_k):
+        sol = diffrax.diffeqsolve(
+            diffrax.ODETerm(lambda t, y, f: f(t, y, None)),
+            BDF(rtol=1e-9, atol=1e-15, reverse_mode=True),
+            0.0,
+            40.0,
+            1e-4,
+            jnp.array([1.0, 0.0, 0.0]),
+            args=Robertson(jnp.exp(log_k)),
+            saveat=diffrax.SaveAt(t1=True),
+            stepsize_controller=diffrax.PIDController(rtol=1e-9, atol=1e-15),
+            max_steps=4096,
+        )
+        return jnp.sum(sol.ys[-1] * jnp.array([1.0, 1e4, 0.0]))
+
+    log_k = jnp.log(jnp.array([0.04, 3.0e7, 1.0e4]))
+    grad = jax.jit(jax.grad(loss))(log_k)
+    loss_jit = jax.jit(loss)
+    eps = 1e-5
+    fd = np.array(
+        [
+            (loss_jit(log_k.at[i].add(eps)) - loss_jit(log_k.at[i].add(-eps))) / (2 * eps)
+            for i in range(3)
+        ]
+    )
+    np.testing.assert_allclose(grad, fd, rtol=1e-5)
+    assert np.all(np.abs(fd) > 1e-2)

@@ -200,8 +200,9 @@ def _simulate_deterministic(
     throw: bool,
 ) -> Trajectory:
     solver_obj, implicit, label, why = _resolve_solver(solver, model, x0, t0, ts, inputs)
-    if label == "bdf":  # BDF's Newton tolerance and order choice use the solve's tolerances
-        solver_obj = BDF(rtol=float(rtol), atol=float(atol))
+    if label == "bdf":  # BDF's Newton tolerance and order choice use the solve's tolerances;
+        # reverse_mode so that jax.grad through simulate works as for every other solver.
+        solver_obj = BDF(rtol=float(rtol), atol=float(atol), reverse_mode=True)
     if implicit:
         _require_float64(x0.dtype, f"The implicit solver '{label}'")
     if rtol < FLOAT32_RTOL_LIMIT:

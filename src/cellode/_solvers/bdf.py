@@ -100,12 +100,17 @@ class BDF(diffrax.AbstractAdaptiveSolver):
     order selection and the rescaling of the error estimate to the current order (see the
     module docstring). `max_order` caps the order (5 at most; lower it for problems with
     eigenvalues near the imaginary axis, where BDF of order > 2 is not A-stable).
+    `reverse_mode=True` runs a fixed `newton_max_iters` Newton iterations (frozen once
+    converged) instead of a `while_loop`, so that `jax.grad` with `RecursiveCheckpointAdjoint`
+    passes through; it costs 1.3–2× the time. Forward mode (`diffrax.ForwardMode()`) works either
+    way.
     """
 
     rtol: float | Float[Array, ""] = 1e-6
     atol: float | Float[Array, ""] = 1e-9
     max_order: int = eqx.field(static=True, default=_MAX_ORDER)
     newton_max_iters: int = eqx.field(static=True, default=4)
+    reverse_mode: bool = eqx.field(static=True, default=False)
 
     term_structure: ClassVar = diffrax.AbstractTerm
     interpolation_cls: ClassVar = BDFInterpolation
@@ -210,7 +215,16 @@ class BDF(diffrax.AbstractAdaptiveSolver):
             zero = jnp.zeros((), dtype)
             false = jnp.asarray(False)
             init = (jnp.zeros((), jnp.int32), y_pred, jnp.zeros_like(y_pred), zero, false, false)
-            _, y, d, _, converged, _ = lax.while_loop(cond, body, init)
+            if self.reverse_mode:
+                # A fixed number of iterations (frozen once done): reverse mode can pass it.
+                def masked(_, carry):
+                    new = body(carry)
+                    return jtu.tree_map(lambda a, b: jnp.where(cond(carry), a, b), new, carry)
+
+                final = lax.fori_loop(0, self.newton_max_iters, masked, init)
+            else:
+                final = lax.while_loop(cond, body, init)
+            _, y, d, _, converged, _ = final
             return y, d, converged
 
         y1, d, converged = newton(state.jac)
