@@ -17,6 +17,9 @@ from ._data.noise import Gaussian as Gaussian
 from ._data.noise import GaussianFull as GaussianFull
 from ._data.noise import LogNormal as LogNormal
 from ._data.observables import Observables as Observables
+from ._diagnostics.stiffness import StiffnessReport as StiffnessReport
+from ._diagnostics.stiffness import plot_stiffness as plot_stiffness
+from ._diagnostics.stiffness import stiffness as stiffness
 from ._errors import CellodeError as CellodeError
 from ._errors import InputError as InputError
 from ._errors import ModelError as ModelError
@@ -77,5 +80,9 @@ from ._simulation.trajectory import RESULTS as RESULTS
 from ._simulation.trajectory import SolverStats as SolverStats
 from ._simulation.trajectory import Trajectory as Trajectory
 from ._solvers.auto import choose_solver as choose_solver
+from ._solvers.bdf import BDF as BDF
 from ._solvers.registry import SOLVERS as SOLVERS
+from ._solvers.rosenbrock import AbstractRosenbrock as AbstractRosenbrock
+from ._solvers.rosenbrock import Rodas5P as Rodas5P
+from ._solvers.rosenbrock import Rosenbrock23 as Rosenbrock23
 from ._version import __version__ as __version__
