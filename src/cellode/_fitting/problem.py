@@ -170,8 +170,9 @@ class Problem(eqx.Module):
             x_first = np.asarray(first.x0 if first.x0 is not None else x0_default)
             u0 = None if first.inputs is None else first.inputs(jnp.asarray(t0))
             choice = choose_solver(
-                estimate.model, t0, jnp.asarray(x_first), u0, float(first.ts[-1])
-            )
+                estimate.model, t0, jnp.asarray(x_first), u0, float(first.ts[-1]),
+                inputs=first.inputs,
+            )  # fmt: skip
             solver, reason = choice.name, choice.reason
         return cls(experiments, groups, sensitivity, solver, reason, rtol, atol, max_steps, t0)
 
