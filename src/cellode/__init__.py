@@ -26,6 +26,10 @@ from ._errors import ModelError as ModelError
 from ._errors import PrecisionError as PrecisionError
 from ._errors import SolveError as SolveError
 from ._examples.builtin import builtin_model_path as builtin_model_path
+from ._fitting.multistart import MultistartResult as MultistartResult
+from ._fitting.multistart import latin_hypercube as latin_hypercube
+from ._fitting.multistart import multistart as multistart
+from ._fitting.multistart import sample_starts as sample_starts
 from ._fitting.optimise import FitResult as FitResult
 from ._fitting.optimise import fit as fit
 from ._fitting.optimise import fit_least_squares as fit_least_squares
