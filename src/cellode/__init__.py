@@ -26,6 +26,7 @@ from ._errors import ModelError as ModelError
 from ._errors import PrecisionError as PrecisionError
 from ._errors import SolveError as SolveError
 from ._examples.builtin import builtin_model_path as builtin_model_path
+from ._fitting.conditions import read_conditions as read_conditions
 from ._fitting.multistart import MultistartResult as MultistartResult
 from ._fitting.multistart import latin_hypercube as latin_hypercube
 from ._fitting.multistart import multistart as multistart
@@ -36,6 +37,9 @@ from ._fitting.optimise import fit_least_squares as fit_least_squares
 from ._fitting.optimise import load_result as load_result
 from ._fitting.problem import Estimate as Estimate
 from ._fitting.problem import Problem as Problem
+from ._fitting.workflow import ModelSpec as ModelSpec
+from ._fitting.workflow import fit_model_file as fit_model_file
+from ._fitting.workflow import load_fit as load
 from ._inputs import AbstractInput as AbstractInput
 from ._inputs import Constant as Constant
 from ._inputs import PiecewiseConstant as PiecewiseConstant

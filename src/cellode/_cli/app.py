@@ -46,12 +46,13 @@ def demo(
     out: Annotated[
         Path, typer.Option("--out", help="Folder for figures, CSVs and the summary.")
     ] = Path("demo-output"),
-    paths: Annotated[int, typer.Option(help="Number of SDE sample paths.")] = 200,
+    paths: Annotated[int, typer.Option(help="Number of SDE sample paths.")] = 100,
+    steps: Annotated[int, typer.Option(help="Optimisation steps of each fit.")] = 600,
 ) -> None:
     """Run the main job on built-in data and write its figures and tables to OUT."""
     from .._examples.demo import run_demo
 
-    report = run_demo(out, n_paths=paths)
+    report = run_demo(out, n_paths=paths, steps=steps)
     typer.echo(report.summary)
     typer.echo(f"wrote {len(report.files)} files to {out}")
 
@@ -81,6 +82,54 @@ def simulate(
     from .network_commands import simulate_model_file
 
     for path in simulate_model_file(model_file, out, t_end=t_end, n_points=n_points):
+        typer.echo(f"wrote {path}")
+
+
+@app.command("fit")
+def fit_command(
+    model_file: Annotated[
+        Path, typer.Argument(help="TOML model file.", exists=True, dir_okay=False)
+    ],
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="Tidy CSV: experiment,time,observable,value[,sigma].", exists=True, dir_okay=False
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Folder for results and figures.")] = Path(
+        "fit-output"
+    ),
+    conditions: Annotated[
+        Path | None, typer.Option(help="TOML file of per-experiment inputs and initial values.")
+    ] = None,
+    kind: Annotated[str, typer.Option(help="mechanistic, hybrid or neural.")] = "mechanistic",
+    learn: Annotated[
+        str, typer.Option(help="Hybrid: comma-separated reactions whose rates are learned.")
+    ] = "",
+    starts: Annotated[int, typer.Option(help="Mechanistic: number of multistart starts.")] = 8,
+    steps: Annotated[int, typer.Option(help="Hybrid/neural: optimisation steps.")] = 500,
+    learning_rate: Annotated[float, typer.Option(help="Hybrid/neural: Adam learning rate.")] = 1e-2,
+    executor: Annotated[
+        str, typer.Option(help="Multistart executor: serial, processes or ray.")
+    ] = "serial",
+    seed: Annotated[int, typer.Option(help="Random seed (starts, network initialisation).")] = 0,
+) -> None:
+    """Fit a model file to measurements; write parameters, figures and the reloadable result."""
+    from .._data.measurements_csv import observables_in
+    from .._fitting.workflow import ModelSpec, fit_model_file
+
+    spec = ModelSpec(
+        kind=kind,
+        learned=tuple(r.strip() for r in learn.split(",") if r.strip()),
+        observables=tuple(observables_in(data)),
+        seed=seed,
+    )
+    report = fit_model_file(
+        model_file, data, out, spec=spec, conditions=conditions, starts=starts, steps=steps,
+        learning_rate=learning_rate, executor=executor,
+    )  # fmt: skip
+    typer.echo(report.summary)
+    for path in report.files:
         typer.echo(f"wrote {path}")
 
 

@@ -127,3 +127,16 @@ def write_measurements(
                         )
                         writer.writerow([exp.name, f"{t:.10g}", name, f"{y[i, j]:.10g}", s])
     return path
+
+
+def observables_in(path: str | Path) -> list[str]:
+    """The observable ids a measurement table uses, in order of first appearance."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"Measurement file {str(path)!r} does not exist.")
+    seen: dict[str, None] = {}
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            seen.setdefault((row.get("observable") or "").strip(), None)
+    seen.pop("", None)
+    return list(seen)
