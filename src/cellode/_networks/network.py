@@ -70,7 +70,7 @@ class MichaelisMentenRate:
         return Call("michaelis_menten", (Name(self.substrate), Name(self.vmax), Name(self.km)))
 
     def describe(self) -> str:
-        return f"michaelis_menten({self.vmax}, {self.km}) of {self.substrate}"
+        return f"rate = michaelis_menten({self.substrate}, {self.vmax}, {self.km})"
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ class HillRate:
         return Call("hill", args)
 
     def describe(self) -> str:
-        return f"hill({self.vmax}, {self.k}, {self.n}) of {self.activator}"
+        return f"rate = hill({self.activator}, {self.vmax}, {self.k}, {self.n})"
 
 
 @dataclass(frozen=True)
