@@ -159,9 +159,9 @@ class Reaction:
         object.__setattr__(self, "products", _side(self.products, "products", where))
         if self.name is not None:
             _check_identifier(self.name, "reaction")
-        if isinstance(self.rate, MichaelisMentenRate | HillRate):
-            pass
-        elif not isinstance(self.rate, MassActionRate | ExpressionRate):
+        if not isinstance(
+            self.rate, MassActionRate | MichaelisMentenRate | HillRate | ExpressionRate
+        ):
             raise ModelError(
                 f"{where}: rate {self.rate!r} is not a rate law; use MassActionRate('k'), "
                 "MichaelisMentenRate, HillRate or ExpressionRate('...')."

@@ -140,7 +140,7 @@ def parse_reaction_line(line: str) -> list[Reaction]:
     text = line.split("#", 1)[0].strip()
     name = None
     m = _LABEL.match(text)
-    if m is not None and ">" not in m.group(1):
+    if m is not None:
         name, text = m.group(1), m.group(2).strip()
     equation, sep, rate_part = text.partition(";")
     if not sep:
