@@ -14,11 +14,13 @@ from ._errors import InputError as InputError
 from ._errors import ModelError as ModelError
 from ._errors import PrecisionError as PrecisionError
 from ._errors import SolveError as SolveError
+from ._examples.builtin import builtin_model_path as builtin_model_path
 from ._inputs import AbstractInput as AbstractInput
 from ._inputs import Constant as Constant
 from ._inputs import PiecewiseConstant as PiecewiseConstant
 from ._inputs import PiecewiseLinear as PiecewiseLinear
 from ._inputs import Stacked as Stacked
+from ._io.csv import write_trajectory_csv as write_trajectory_csv
 from ._models.chemical_langevin import ChemicalLangevin as ChemicalLangevin
 from ._models.chemical_langevin import chemical_langevin as chemical_langevin
 from ._models.discrete_map import AbstractDiscreteMap as AbstractDiscreteMap
@@ -50,6 +52,8 @@ from ._networks.network import Reaction as Reaction
 from ._networks.network import ReactionNetwork as ReactionNetwork
 from ._networks.reduction import ReducedField as ReducedField
 from ._networks.reduction import choose_dependent_species as choose_dependent_species
+from ._plotting.trajectory import plot_ensemble as plot_ensemble
+from ._plotting.trajectory import plot_trajectory as plot_trajectory
 from ._sensitivity.base import AbstractSensitivity as AbstractSensitivity
 from ._sensitivity.base import DiscreteAdjoint as DiscreteAdjoint
 from ._simulation.simulate import simulate as simulate

@@ -30,13 +30,15 @@ def simulate_map(
     else:
         noise = model.noise_std * jr.normal(key, (n_steps, *x0.shape), x0.dtype)
 
-    def step(x: Array, k_eps: tuple[Array, Array]) -> tuple[Array, Array]:
-        k, eps = k_eps
-        u = None if inputs is None else inputs(k * model.dt)
+    times = ks.astype(x0.dtype) * model.dt
+
+    def step(x: Array, k_t_eps: tuple[Array, Array, Array]) -> tuple[Array, Array]:
+        k, t, eps = k_t_eps
+        u = None if inputs is None else inputs(t)
         x_next = model(k, x, u) + eps
         return x_next, x_next
 
-    _, path = jax.lax.scan(step, x0, (ks, noise))
+    _, path = jax.lax.scan(step, x0, (ks, times, noise))
     path = jnp.concatenate([x0[None], path])
     xs = path[steps - k0]
     stats = SolverStats(

@@ -21,14 +21,18 @@ def explain_failure(problem: ODEProblem, trajectory: Trajectory, implicit: bool)
             f"The state became non-finite {where}. The vector field broke down (division by zero, "
             "log of a negative number, overflow) or the solution blew up; check the model there."
         )
-    dx = np.asarray(rhs(trajectory.t_reached, trajectory.x_reached, problem.args))
-    if not np.all(np.isfinite(dx)):
-        bad = np.flatnonzero(~np.isfinite(dx)).tolist()
-        return (
-            f"The vector field returned non-finite values for state components {bad} {where}, "
-            f"x = {x.tolist()}. Check the model for division by zero, log or sqrt of negative "
-            "values, or overflow near that state."
-        )
+    # The solver was stuck at t: look at f there and just after, where its stages were evaluated.
+    span = max(t1 - float(problem.t0), 1e-300)
+    for probe in (t, t + 1e-10 * span, t + 1e-7 * span, t + 1e-4 * span):
+        t_probe = np.asarray(probe, dtype=np.asarray(problem.ts).dtype)
+        dx = np.asarray(rhs(t_probe, trajectory.x_reached, problem.args))
+        if not np.all(np.isfinite(dx)):
+            bad = np.flatnonzero(~np.isfinite(dx)).tolist()
+            return (
+                f"The vector field returned non-finite values for state components {bad} at "
+                f"t = {probe:.6g}, x = {x.tolist()}; the solve stopped {where}. Check the model "
+                "for division by zero, log or sqrt of negative values, or overflow there."
+            )
     if bool(trajectory.result == RESULTS.max_steps_reached):
         x0_scale = 1.0 + float(np.max(np.abs(np.asarray(problem.x0))))
         if float(np.max(np.abs(x))) > 1e8 * x0_scale:

@@ -6,7 +6,7 @@ import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+from jaxtyping import Array, ArrayLike, Float
 
 from .._errors import ModelError
 from .._inputs import AbstractInput
@@ -18,7 +18,10 @@ from .trajectory import SolverStats, Trajectory, failed_result
 
 
 def step_size_controller(
-    rtol: float, atol: float, implicit: bool, inputs: AbstractInput | None
+    rtol: Float[ArrayLike, ""],
+    atol: Float[ArrayLike, ""],
+    implicit: bool,
+    inputs: AbstractInput | None,
 ) -> diffrax.AbstractStepSizeController:
     """Adaptive control to rtol/atol; steps land exactly on every jump of u(t).
 
@@ -55,15 +58,18 @@ def simulate_ode(
     t0: Float[Array, ""],
     ts: Float[Array, " T"],
     solver: diffrax.AbstractSolver,
-    controller: diffrax.AbstractStepSizeController,
+    rtol: Float[Array, ""],
+    atol: Float[Array, ""],
+    implicit: bool,
     max_steps: int,
     dt0: float | None,
     sensitivity: AbstractSensitivity,
     label: str,
-    choice: str,
 ) -> Trajectory:
-    """Compiled once per model structure, solver and shapes; new parameter values reuse it."""
+    """Compiled once per model structure, solver and shapes; new parameter values, initial
+    states and tolerances reuse it (everything but the structure is built inside)."""
     check_output_shape(model, x0, inputs)
+    controller = step_size_controller(rtol, atol, implicit, inputs)
     problem = ODEProblem(model, inputs, x0, t0, ts, solver, controller, max_steps, dt0)
     out = sensitivity.solve(problem)
     per_step = rhs_evaluations_per_step(solver)
@@ -73,7 +79,6 @@ def simulate_ode(
         num_rejected_steps=out.num_rejected_steps,
         num_rhs_evaluations=None if per_step is None else per_step * out.num_steps,
         solver=label,
-        choice=choice,
     )
     return Trajectory(
         ts=ts,

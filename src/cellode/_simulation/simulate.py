@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import diffrax
@@ -23,7 +24,7 @@ from .failure import explain_failure
 from .ode import simulate_ode, step_size_controller
 from .problem import ODEProblem
 from .sde import simulate_sde
-from .trajectory import Trajectory, is_concrete
+from .trajectory import RESULTS, Trajectory, is_concrete
 
 Model = AbstractVectorField | SDE | AbstractDiscreteMap
 
@@ -78,8 +79,13 @@ def simulate(
     if isinstance(model, AbstractDiscreteMap):
         return _simulate_discrete(model, x0, ts, inputs, key)
     ts = _as_times(ts, x0.dtype)
-    t0_arr = ts[0] if t0 is None else jnp.asarray(t0, dtype=x0.dtype)
-    if is_concrete(t0_arr) and is_concrete(ts) and float(t0_arr) > float(ts[0]):
+    if t0 is None:
+        t0_arr = ts[0]
+    elif is_concrete(t0):
+        t0_arr = np.asarray(t0, dtype=x0.dtype)
+    else:
+        t0_arr = jnp.asarray(t0, dtype=x0.dtype)
+    if is_concrete((t0_arr, ts)) and float(t0_arr) > float(ts[0]):
         raise InputError(
             f"`t0` = {float(t0_arr)} is after the first save time ts[0] = {float(ts[0])}."
         )
@@ -97,35 +103,40 @@ def simulate(
     )
 
 
-def _as_state(x0: ArrayLike) -> Array:
-    x0 = jnp.asarray(x0)
-    if not jnp.issubdtype(x0.dtype, jnp.floating):
+def _as_state(x0: ArrayLike) -> Array | np.ndarray:
+    """x0 as a floating 1-D array: NumPy when concrete (no eager JAX dispatch), else the tracer."""
+    if is_concrete(x0):
+        x0 = np.asarray(x0)
+        dtype = x0.dtype if np.issubdtype(x0.dtype, np.floating) else np.dtype(float)
+        x0 = x0.astype(jax.dtypes.canonicalize_dtype(dtype), copy=False)
+        if x0.ndim == 1 and not np.all(np.isfinite(x0)):
+            bad = np.flatnonzero(~np.isfinite(x0)).tolist()
+            raise InputError(f"`x0` has non-finite entries at positions {bad}: {x0}.")
+    elif not jnp.issubdtype(x0.dtype, jnp.floating):
         x0 = x0.astype(float)
     if x0.ndim != 1:
         raise InputError(
             f"`x0` must be a 1-D state vector of shape (n,); got shape {x0.shape}. For many "
             "initial conditions use jax.vmap over simulate."
         )
-    if is_concrete(x0) and not np.all(np.isfinite(np.asarray(x0))):
-        bad = np.flatnonzero(~np.isfinite(np.asarray(x0))).tolist()
-        raise InputError(f"`x0` has non-finite entries at positions {bad}: {np.asarray(x0)}.")
     return x0
 
 
-def _as_times(ts: ArrayLike, dtype: jnp.dtype) -> Array:
-    ts = jnp.asarray(ts, dtype=dtype)
+def _as_times(ts: ArrayLike, dtype: np.dtype) -> Array | np.ndarray:
+    if not is_concrete(ts):
+        ts = jnp.asarray(ts, dtype=dtype)
+    else:
+        ts = np.asarray(ts, dtype=dtype)
+        if ts.ndim == 1 and not np.all(np.isfinite(ts)):
+            raise InputError(f"`ts` has non-finite entries: {ts}.")
+        if ts.ndim == 1 and np.any(np.diff(ts) <= 0):
+            i = int(np.flatnonzero(np.diff(ts) <= 0)[0])
+            raise InputError(
+                f"`ts` must be strictly increasing; ts[{i}] = {ts[i]} is followed by "
+                f"ts[{i + 1}] = {ts[i + 1]}."
+            )
     if ts.ndim != 1 or ts.shape[0] == 0:
         raise InputError(f"`ts` must be a non-empty 1-D array of save times; got shape {ts.shape}.")
-    if is_concrete(ts):
-        values = np.asarray(ts)
-        if not np.all(np.isfinite(values)):
-            raise InputError(f"`ts` has non-finite entries: {values}.")
-        if np.any(np.diff(values) <= 0):
-            i = int(np.flatnonzero(np.diff(values) <= 0)[0])
-            raise InputError(
-                f"`ts` must be strictly increasing; ts[{i}] = {values[i]} is followed by "
-                f"ts[{i + 1}] = {values[i + 1]}."
-            )
     return ts
 
 
@@ -193,7 +204,8 @@ def _simulate_deterministic(
         _require_float64(x0.dtype, f"rtol = {rtol:g}")
     if sensitivity is None:
         sensitivity = DiscreteAdjoint()
-    controller = step_size_controller(float(rtol), float(atol), implicit, inputs)
+    # Tolerances as arrays, not Python floats: a new tolerance reuses the compiled solve.
+    tols = np.asarray(rtol, x0.dtype), np.asarray(atol, x0.dtype)
     if dt0 is not None and not dt0 > 0:
         raise InputError(f"`dt0` must be positive; got {dt0}.")
     trajectory = simulate_ode(
@@ -203,15 +215,20 @@ def _simulate_deterministic(
         t0,
         ts,
         solver_obj,
-        controller,
+        *tols,
+        implicit,
         int(max_steps),
         dt0,
         sensitivity,
         label,
-        why,
     )
+    if why != trajectory.stats.choice:
+        # The reason carries numbers; set it outside the compiled function so it never retraces.
+        stats = dataclasses.replace(trajectory.stats, choice=why)
+        trajectory = dataclasses.replace(trajectory, stats=stats)
     if throw and is_concrete(trajectory.result._value):
-        if not bool(np.all(np.asarray(trajectory.succeeded))):
+        if np.any(np.asarray(trajectory.result._value) != RESULTS.successful._value):
+            controller = step_size_controller(*tols, implicit, inputs)
             problem = ODEProblem(
                 model, inputs, x0, t0, ts, solver_obj, controller, int(max_steps), dt0
             )

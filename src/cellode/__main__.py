@@ -1,0 +1,3 @@
+from ._cli.app import main
+
+main()

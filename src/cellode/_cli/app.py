@@ -1,0 +1,89 @@
+"""The `cellode` command. Thin: every command is one library call a user could make from Python."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .._version import __version__
+
+app = typer.Typer(
+    name="cellode",
+    help="Mechanistic, neural and hybrid ODEs for cellular dynamics: simulate, learn, diagnose.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _enable_float64() -> None:
+    """The command line runs mechanistic work in float64 (library users switch it on themselves)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cellode {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """cellode: mechanistic, neural and hybrid ODEs for cellular dynamics."""
+    _enable_float64()
+
+
+@app.command()
+def demo(
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for figures, CSVs and the summary.")
+    ] = Path("demo-output"),
+    paths: Annotated[int, typer.Option(help="Number of SDE sample paths.")] = 200,
+) -> None:
+    """Run the main job on built-in data and write its figures and tables to OUT."""
+    from .._examples.demo import run_demo
+
+    report = run_demo(out, n_paths=paths)
+    typer.echo(report.summary)
+    typer.echo(f"wrote {len(report.files)} files to {out}")
+
+
+@app.command()
+def network(
+    model_file: Annotated[
+        Path, typer.Argument(help="TOML model file.", exists=True, dir_okay=False)
+    ],
+) -> None:
+    """Print species, reactions, S, conservation laws with totals, and the reduced system."""
+    from .network_commands import describe_network
+
+    typer.echo(describe_network(model_file))
+
+
+@app.command()
+def simulate(
+    model_file: Annotated[
+        Path, typer.Argument(help="TOML model file.", exists=True, dir_okay=False)
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the CSV and PNG.")] = Path("."),
+    t_end: Annotated[float | None, typer.Option(help="End time (default: the file's).")] = None,
+    n_points: Annotated[int | None, typer.Option(help="Number of save times.")] = None,
+) -> None:
+    """Simulate a model file from its initial state; write a CSV and a PNG of the trajectories."""
+    from .network_commands import simulate_model_file
+
+    for path in simulate_model_file(model_file, out, t_end=t_end, n_points=n_points):
+        typer.echo(f"wrote {path}")
+
+
+def main() -> None:
+    """Entry point of the `cellode` console script."""
+    app()
