@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from network_catalog import MAPK
 
 from cellode import ReactionNetwork, conservation_drift
 from cellode._networks.conservation import (
@@ -17,6 +16,8 @@ from cellode._networks.conservation import (
     _extreme_rays_by_lp,
     left_nullspace_basis,
 )
+
+from .network_catalog import MAPK
 
 # (text, expected laws as {species: coefficient}) -- the unique minimal semi-positive basis
 KNOWN = {
