@@ -223,3 +223,22 @@ def test_moderate_random_network_uses_the_large_network_route():
     assert nonneg
     expected = {tuple(c) for c in np.array(comp).T}
     assert {tuple(w) for w in W} == expected
+
+
+def test_fill_in_budget_falls_back_to_the_verified_float_route(monkeypatch):
+    """With no fill-in allowed, exact elimination gives up and the float route answers."""
+    import cellode._networks.conservation as conservation
+
+    net = ReactionNetwork.from_text(MAPK)
+    expected = net.conservation_laws().matrix
+    calls = []
+    original = conservation._float_reduced_basis
+
+    def spy(S):
+        calls.append(S.shape)
+        return original(S)
+
+    monkeypatch.setattr(conservation, "_FILL_BUDGET_PER_SPECIES", 0)
+    monkeypatch.setattr(conservation, "_float_reduced_basis", spy)
+    np.testing.assert_array_equal(net.conservation_laws().matrix, expected)
+    assert calls == [net.stoichiometry.shape]

@@ -58,8 +58,16 @@ def describe_network(path: str | Path) -> str:
     return "\n".join(out)
 
 
+_MAX_TABLE_ENTRIES = 4000  # larger S is summarised, not printed
+
+
 def _matrix_table(net) -> str:
     S = net.stoichiometry
+    if S.size > _MAX_TABLE_ENTRIES:
+        return (
+            f"  {S.shape[0]} x {S.shape[1]} with {np.count_nonzero(S)} non-zero entries (too "
+            "large to print; use `ReactionNetwork.from_file(path).stoichiometry`)"
+        )
     names = net.reaction_names
     width = max([len(s) for s in net.species] + [1])
     cols = [max(len(n), 2) for n in names]
