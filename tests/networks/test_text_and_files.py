@@ -271,3 +271,10 @@ def test_round_trip_of_other_rate_laws():
     np.testing.assert_allclose(
         again.vector_field(p)(0.0, x, None), net.vector_field(p)(0.0, x, None), rtol=1e-15
     )
+
+
+def test_reserved_names_cannot_be_species():
+    with pytest.raises(ModelError, match="'t' cannot name a species or input: .* time"):
+        ReactionNetwork.from_text("t -> B ; k")
+    with pytest.raises(ModelError, match="'exp' cannot name a species or input"):
+        ReactionNetwork.from_text("A -> B ; rate = k * exp", inputs=["exp"])

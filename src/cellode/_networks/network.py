@@ -16,13 +16,28 @@ import numpy as np
 from jaxtyping import Float, Int
 
 from .._errors import ModelError
-from .expressions import TIME, BinOp, Call, Expr, Name, Num, free_names, parse_expression, to_text
+from .expressions import (
+    CONSTANTS,
+    FUNCTIONS,
+    TIME,
+    BinOp,
+    Call,
+    Expr,
+    Name,
+    Num,
+    free_names,
+    parse_expression,
+    to_text,
+)
 
 if TYPE_CHECKING:
     from .._models.vector_field import AbstractVectorField
     from .conservation import ConservationLaws
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_RESERVED = {TIME: "time", **{c: "a constant" for c in CONSTANTS}} | {
+    f: "a function" for f in FUNCTIONS
+}
 
 
 def _check_identifier(name: str, what: str) -> None:
@@ -229,6 +244,12 @@ class ReactionNetwork:
     # validation ---------------------------------------------------------------------------------
     def _validate(self) -> None:
         seen: set[str] = set()
+        for s in (*self.species, *self.inputs):
+            if s in _RESERVED:
+                raise ModelError(
+                    f"{s!r} cannot name a species or input: rate expressions use it for "
+                    f"{_RESERVED[s]}; rename it (e.g. {s + '_'!r})."
+                )
         for s in self.species:
             _check_identifier(s, "species")
             if s in seen:

@@ -253,15 +253,12 @@ def parse_network_text(
                     "a declared species, parameter nor input; declare it (under `species`, "
                     "`parameters` or `inputs`) or fix the spelling."
                 )
-    try:
-        return ReactionNetwork(
-            species=tuple(declared_species),
-            reactions=tuple(reactions),
-            parameters=dict(parameters or {}),
-            initial=dict(initial or {}),
-            inputs=inputs,
-            name=name,
-            strict=strict,
-        )
-    except ModelError as e:
-        raise ModelError(f"{source}s: {e}") from None
+    return ReactionNetwork(
+        species=tuple(declared_species),
+        reactions=tuple(reactions),
+        parameters=dict(parameters or {}),
+        initial=dict(initial or {}),
+        inputs=inputs,
+        name=name,
+        strict=strict,
+    )
