@@ -274,7 +274,7 @@ def test_round_trip_of_other_rate_laws():
 
 
 def test_reserved_names_cannot_be_species():
-    with pytest.raises(ModelError, match="'t' cannot name a species or input: .* time"):
+    with pytest.raises(ModelError, match=r"'t' cannot name a species or input: .* time"):
         ReactionNetwork.from_text("t -> B ; k")
     with pytest.raises(ModelError, match="'exp' cannot name a species or input"):
         ReactionNetwork.from_text("A -> B ; rate = k * exp", inputs=["exp"])
