@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from cellode import ReactionNetwork, conservation_drift
 from cellode._networks.conservation import (
+    _choose_basis,
     _exact_reduced_basis,
     _extreme_rays,
     _extreme_rays_by_lp,
@@ -199,10 +200,41 @@ def test_linear_programmes_find_extreme_rays(S):
     if W.shape[0] == 0:
         return
     dd = _extreme_rays(W, free, max_rays=10_000)
-    lp = _extreme_rays_by_lp(S, W)
+    lp, spans = _extreme_rays_by_lp(S, W)
+    assert spans == _cone_spans_nullspace(S)
     dd_set = {tuple(r) for r in dd}
     for ray in lp:
         assert tuple(ray) in dd_set
+
+
+@settings(max_examples=60, derandomize=True, deadline=None)
+@given(stoichiometries(max_species=7, max_reactions=6))
+def test_linear_programme_route_alone_decides_and_builds_a_nonnegative_basis(S):
+    """Without double description (as for large networks): still exact, and non-negative
+    exactly when the cone spans the null space."""
+    W, nonneg = left_nullspace_basis(S, max_rays=0)  # forces the LP route
+    k = S.shape[0] - _rank(S)
+    assert W.shape == (k, S.shape[0])
+    assert not np.any(W @ S)
+    assert _rank(W) == k
+    assert nonneg == _cone_spans_nullspace(S)
+    if nonneg:
+        assert np.all(W >= 0)
+
+
+def test_completion_with_positive_combinations():
+    """A + B <-> C + D: k = 3 and four extreme rays (A + C, A + D, B + C, B + D). Given only two
+    of them, which cover every species, the basis is completed with non-negative combinations."""
+    net = ReactionNetwork.from_text("A + B <-> C + D ; kf, kr")
+    S = net.stoichiometry
+    W, _ = _exact_reduced_basis(S)
+    rays = np.array([[1, 0, 1, 0], [0, 1, 0, 1]])
+    basis, nonneg = _choose_basis(rays, W, spans=True)
+    assert nonneg and np.all(basis >= 0)
+    assert not np.any(basis @ S) and _rank(basis) == 3
+    # and when the given rays do not cover every species, no false claim is made
+    basis, nonneg = _choose_basis(rays[:1], W, spans=True)
+    assert not nonneg and _rank(basis) == 3 and not np.any(basis @ S)
 
 
 def test_moderate_random_network_uses_the_large_network_route():

@@ -39,13 +39,15 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 import scipy.sparse
+import scipy.sparse.csgraph
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._errors import ModelError
 
 _FILL_BUDGET_PER_SPECIES = 200  # exact elimination gives up (for the float route) past this fill
 _DD_MAX_SPECIES = 200
-_MAX_RAYS = 5000
+_MAX_RAYS = 2000
+_MAX_PAIRS = 200_000  # double description gives way to linear programmes past this much work
 _PRIME = 2_147_483_647  # 2^31 - 1: products of two residues fit in int64
 
 
@@ -134,9 +136,45 @@ def left_nullspace_basis(
     S = np.asarray(S)
     if S.ndim != 2 or not np.issubdtype(S.dtype, np.integer):
         raise ModelError(f"the stoichiometric matrix must be a 2-D integer array; got {S.dtype}.")
-    n = S.shape[0]
     if method not in ("auto", "exact", "float"):
         raise ModelError(f"unknown method {method!r}; use 'auto', 'exact' or 'float'.")
+    if S.ndim == 2 and S.shape[0] == 0:
+        return np.zeros((0, 0), dtype=np.int64), True
+    n, m = S.shape
+    laws: list[np.ndarray] = []
+    nonneg = True
+    # S is block diagonal over the connected components of the species-reaction graph, and so
+    # is its left null space: solve each component on its own.
+    graph = scipy.sparse.coo_matrix(
+        (np.ones(np.count_nonzero(S)), np.nonzero(S)), shape=(n, m)
+    ).tocsr()
+    bipartite = scipy.sparse.bmat([[None, graph], [graph.T, None]], format="csr")
+    n_comp, labels = scipy.sparse.csgraph.connected_components(bipartite, directed=False)
+    for c in range(n_comp):
+        species = np.flatnonzero(labels[:n] == c)
+        reactions = np.flatnonzero(labels[n:] == c)
+        if len(species) == 0:  # a reaction that changes nothing
+            continue
+        if len(reactions) == 0:  # species that no reaction changes: conserved on its own
+            for i in species:
+                law = np.zeros(n, dtype=np.int64)
+                law[i] = 1
+                laws.append(law)
+            continue
+        W_c, nonneg_c = _component_basis(S[np.ix_(species, reactions)], method, max_rays)
+        nonneg &= nonneg_c
+        for row in W_c:
+            law = np.zeros(n, dtype=np.int64)
+            law[species] = row
+            laws.append(law)
+    W = np.array(laws, dtype=np.int64).reshape(len(laws), n)
+    assert _is_left_null(W, S), "internal error: conservation law basis failed verification"
+    return _sort_laws(W), nonneg
+
+
+def _component_basis(S: np.ndarray, method: str, max_rays: int) -> tuple[np.ndarray, bool]:
+    """Integer (and where possible non-negative) basis for one connected component."""
+    n = S.shape[0]
     reduced = None
     if method == "auto":
         reduced = _exact_reduced_basis(S, fill_budget=_FILL_BUDGET_PER_SPECIES * max(n, 1))
@@ -147,15 +185,12 @@ def left_nullspace_basis(
     W, free = reduced
     if W.shape[0] == 0:
         return W, True
-    if n <= _DD_MAX_SPECIES:
-        rays = _extreme_rays(W, free, max_rays)
+    rays = _extreme_rays(W, free, max_rays) if n <= _DD_MAX_SPECIES else None
+    if rays is not None:
+        spans = _independent_count(rays, W.shape[0]) == W.shape[0]
     else:
-        rays = None
-    if rays is None:
-        rays = _extreme_rays_by_lp(S, W)
-    basis, nonneg = _choose_basis(rays, W)
-    assert _is_left_null(basis, S), "internal error: conservation law basis failed verification"
-    return _sort_laws(basis), nonneg
+        rays, spans = _extreme_rays_by_lp(S, W)
+    return _choose_basis(rays, W, spans)
 
 
 # --- step 1: an integer basis in reduced form --------------------------------------------------
@@ -312,7 +347,10 @@ def _extreme_rays(W: np.ndarray, free: np.ndarray, max_rays: int) -> np.ndarray 
     # species in no law never constrain the cone
     support = np.any(W != 0, axis=0)
     remaining = [i for i in range(n) if support[i] and i not in set(free.tolist())]
+    if k > max_rays:
+        return None
     rays = W.copy()
+    pairs = 0
     processed = list(free.tolist())
     zero = rays[:, processed] == 0  # rays x processed
     while remaining:
@@ -323,6 +361,9 @@ def _extreme_rays(W: np.ndarray, free: np.ndarray, max_rays: int) -> np.ndarray 
         i = remaining.pop(pick)
         col = rays[:, i]
         pos, neg, zer = np.flatnonzero(col > 0), np.flatnonzero(col < 0), np.flatnonzero(col == 0)
+        pairs += len(pos) * len(neg)
+        if pairs > _MAX_PAIRS:
+            return None
         new_rays = [rays[pos], rays[zer]]
         new_zero = [zero[pos], zero[zer]]
         if len(pos) and len(neg):
@@ -363,7 +404,7 @@ def _extreme_rays(W: np.ndarray, free: np.ndarray, max_rays: int) -> np.ndarray 
     return rays
 
 
-def _extreme_rays_by_lp(S: np.ndarray, W: np.ndarray) -> np.ndarray:
+def _extreme_rays_by_lp(S: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, bool]:
     """Some extreme rays of {w >= 0, w^T S = 0}, one linear programme per uncovered species.
 
     For a species i that some law involves, min 1^T w subject to S^T w = 0, w >= 0, w_i = 1 is
@@ -372,6 +413,11 @@ def _extreme_rays_by_lp(S: np.ndarray, W: np.ndarray) -> np.ndarray:
     exactly (w^T S = 0, w >= 0). Species in the support of a ray already found are skipped, so a
     handful of programmes usually cover the null space. Infeasible: no semi-positive law
     involves species i.
+
+    Also returns whether the cone spans the null space N. With P the species that some
+    semi-positive law involves, the sum w* of the rays found is positive on all of P, and for any
+    v in N supported in P, w* + eps v >= 0 for small eps: so span(cone) = {v in N : v = 0 off P}.
+    The cone spans N exactly when every species involved in some law is in P.
     """
     from scipy.optimize import linprog
 
@@ -402,11 +448,18 @@ def _extreme_rays_by_lp(S: np.ndarray, W: np.ndarray) -> np.ndarray:
         covered |= ints != 0
         rays.append(ints)
         independent = _independent_subset(rays, k)
-    return np.array(rays, dtype=np.int64).reshape(len(rays), n)
+    spans = len(independent) == k or bool(np.all(covered[involved]))
+    return np.array(rays, dtype=np.int64).reshape(len(rays), n), spans
 
 
-def _choose_basis(rays: np.ndarray | None, W: np.ndarray) -> tuple[np.ndarray, bool]:
-    """k independent laws: extreme rays with the smallest supports first, completed from W."""
+def _choose_basis(rays: np.ndarray | None, W: np.ndarray, spans: bool) -> tuple[np.ndarray, bool]:
+    """k independent laws: extreme rays with the smallest supports first.
+
+    If they do not reach rank k but the cone spans the null space (`spans`), the basis is
+    completed with non-negative combinations c w* + w_a (w* the sum of the rays, positive wherever
+    any law is non-zero; w_a the rows of W; c large enough), and w* itself. Otherwise it is
+    completed with rows of W and is not non-negative.
+    """
     k = W.shape[0]
     candidates: list[np.ndarray] = []
     if rays is not None and len(rays):
@@ -416,46 +469,68 @@ def _choose_basis(rays: np.ndarray | None, W: np.ndarray) -> tuple[np.ndarray, b
         )
         candidates = [rays[r] for r in order]
     chosen = _independent_subset(candidates, k)
-    nonneg = len(chosen) == k
-    if not nonneg:
+    if len(chosen) < k and spans and rays is not None and len(rays):
+        w_star = np.sum(rays, axis=0)
+        extra = [w_star]
+        for w in W:
+            neg = w < 0
+            if np.any(w_star[w != 0] <= 0):
+                break  # w* does not cover this law: the cone does not span after all
+            c = int(np.max(-(w[neg] // w_star[neg]))) if np.any(neg) else 0  # ceil(-w/w*)
+            v = c * w_star + w
+            extra.append(v // np.gcd.reduce(v[v != 0]) if np.any(v) else v)
+        chosen += _independent_subset(extra, k, start=chosen)[len(chosen) :]
+    nonneg = len(chosen) == k and all(np.all(v >= 0) for v in chosen)
+    if len(chosen) < k:
         chosen += _independent_subset(list(W), k, start=chosen)[len(chosen) :]
     return np.array(chosen, dtype=np.int64).reshape(k, W.shape[1]), nonneg
 
 
-def _independent_subset(
-    vectors: list[np.ndarray], k: int, start: list[np.ndarray] | None = None
-) -> list[np.ndarray]:
-    """Greedy: keep each vector that is independent (mod a large prime) of those kept so far.
+def _independent_count(vectors: np.ndarray, k: int) -> int:
+    return len(_independent_subset(list(vectors), k))
 
-    Independent mod p implies independent over the rationals.
+
+class _Echelon:
+    """Row echelon form modulo a large prime, grown one vector at a time.
+
+    A vector independent mod p of those added is independent over the rationals.
     """
-    kept: list[np.ndarray] = []
-    echelon: list[tuple[int, np.ndarray]] = []
 
-    def reduce(v: np.ndarray) -> np.ndarray:
-        v = np.mod(v.astype(np.int64), _PRIME)
-        for c, b in echelon:
-            if v[c]:
-                v = np.mod(v - v[c] * b, _PRIME)
-        return v
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, np.ndarray]] = []
 
-    def add(v: np.ndarray) -> bool:
-        r = reduce(v)
+    @property
+    def rank(self) -> int:
+        return len(self.rows)
+
+    def add(self, v: np.ndarray) -> bool:
+        """Add v if it is independent of the rows so far; returns whether it was."""
+        r = np.mod(v.astype(np.int64), _PRIME)
+        for c, b in self.rows:
+            if r[c]:
+                r = np.mod(r - r[c] * b, _PRIME)
         nz = np.flatnonzero(r)
         if len(nz) == 0:
             return False
         c = int(nz[0])
         inv = pow(int(r[c]), _PRIME - 2, _PRIME)
-        echelon.append((c, np.mod(r * inv, _PRIME)))
+        self.rows.append((c, np.mod(r * inv, _PRIME)))
         return True
 
+
+def _independent_subset(
+    vectors: list[np.ndarray], k: int, start: list[np.ndarray] | None = None
+) -> list[np.ndarray]:
+    """Greedy: `start` plus each vector independent of those kept so far, up to k in all."""
+    echelon = _Echelon()
+    kept: list[np.ndarray] = []
     for v in start or []:
-        add(v)
+        echelon.add(v)
         kept.append(v)
     for v in vectors:
         if len(kept) == k:
             break
-        if add(v):
+        if echelon.add(v):
             kept.append(v)
     return kept
 
