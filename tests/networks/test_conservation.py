@@ -220,6 +220,10 @@ def test_linear_programme_route_alone_decides_and_builds_a_nonnegative_basis(S):
     assert nonneg == _cone_spans_nullspace(S)
     if nonneg:
         assert np.all(W >= 0)
+        # made of extreme rays (minimal-support laws), as double description finds them
+        W_rref, free = _exact_reduced_basis(S)
+        extreme = {tuple(r) for r in _extreme_rays(W_rref, free, max_rays=10_000)}
+        assert {tuple(w) for w in W} <= extreme
 
 
 def test_completion_with_positive_combinations():

@@ -44,10 +44,11 @@ from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._errors import ModelError
 
+_MAX_EXACT_UPDATES = 500_000  # with a budget: a few seconds of rational arithmetic at most
 _FILL_BUDGET_PER_SPECIES = 200  # exact elimination gives up (for the float route) past this fill
 _DD_MAX_SPECIES = 200
 _MAX_RAYS = 2000
-_MAX_PAIRS = 200_000  # double description gives way to linear programmes past this much work
+_MAX_DD_WORK = 20_000_000  # double description gives way to linear programmes past this work
 _PRIME = 2_147_483_647  # 2^31 - 1: products of two residues fit in int64
 
 
@@ -213,9 +214,12 @@ def _exact_reduced_basis(
 
     Pivots go to the species in the fewest reactions (a Markowitz-like order), which keeps the
     rows of stoichiometric matrices sparse. Returns (W, free): W[:, free] is a positive diagonal
-    and W S = 0; or None when the reduced rows hold more than `fill_budget` non-zeros.
+    and W S = 0; or None when the reduced rows hold more than `fill_budget` non-zeros or the
+    elimination needs more than `_MAX_EXACT_UPDATES` rational updates (random, expander-like
+    networks fill in; the floating-point route then takes over).
     """
     nnz = 0
+    updates = 0
     n, m = S.shape
     column_count = np.count_nonzero(S, axis=1)
     pivots: dict[int, dict[int, Fraction]] = {}  # pivot species -> reduced row
@@ -230,6 +234,7 @@ def _exact_reduced_basis(
             if p not in row:
                 continue
             factor = row[p]
+            updates += len(pivots[p])
             for c, v in pivots[p].items():
                 new = row.get(c, 0) - factor * v
                 if new:
@@ -245,6 +250,7 @@ def _exact_reduced_basis(
         for other in pivots.values():
             if p in other:
                 factor = other[p]
+                updates += len(row)
                 nnz -= len(other)
                 for c, v in row.items():
                     new = other.get(c, 0) - factor * v
@@ -255,7 +261,7 @@ def _exact_reduced_basis(
                 nnz += len(other)
         pivots[p] = row
         nnz += len(row)
-        if fill_budget is not None and nnz > fill_budget:
+        if fill_budget is not None and (nnz > fill_budget or updates > _MAX_EXACT_UPDATES):
             return None
     free = np.array([i for i in range(n) if i not in pivots], dtype=np.int64)
     W = np.zeros((len(free), n), dtype=object)
@@ -350,7 +356,7 @@ def _extreme_rays(W: np.ndarray, free: np.ndarray, max_rays: int) -> np.ndarray 
     if k > max_rays:
         return None
     rays = W.copy()
-    pairs = 0
+    work = 0
     processed = list(free.tolist())
     zero = rays[:, processed] == 0  # rays x processed
     while remaining:
@@ -361,8 +367,8 @@ def _extreme_rays(W: np.ndarray, free: np.ndarray, max_rays: int) -> np.ndarray 
         i = remaining.pop(pick)
         col = rays[:, i]
         pos, neg, zer = np.flatnonzero(col > 0), np.flatnonzero(col < 0), np.flatnonzero(col == 0)
-        pairs += len(pos) * len(neg)
-        if pairs > _MAX_PAIRS:
+        work += len(pos) * len(neg) * rays.shape[0]  # adjacency tests cost about this
+        if work > _MAX_DD_WORK:
             return None
         new_rays = [rays[pos], rays[zer]]
         new_zero = [zero[pos], zero[zer]]
@@ -409,8 +415,8 @@ def _extreme_rays_by_lp(S: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, bool]
 
     For a species i that some law involves, min 1^T w subject to S^T w = 0, w >= 0, w_i = 1 is
     solved by the simplex method, whose optimum is a vertex of the section {w_i = 1} of the cone,
-    i.e. an extreme ray. The float solution is rounded to rationals and kept only if it verifies
-    exactly (w^T S = 0, w >= 0). Species in the support of a ray already found are skipped, so a
+    i.e. an extreme ray. The float solution only proposes the support; the ray itself comes from
+    exact elimination on that support (`_exact_ray`). Species in the support of a ray already found are skipped, so a
     handful of programmes usually cover the null space. Infeasible: no semi-positive law
     involves species i.
 
@@ -421,35 +427,126 @@ def _extreme_rays_by_lp(S: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, bool]
     """
     from scipy.optimize import linprog
 
-    n, m = S.shape
+    n = S.shape[0]
     k = W.shape[0]
     involved = np.any(W != 0, axis=0)
     covered = np.zeros(n, dtype=bool)
+    # species in no law are zero in every law: the programmes need only the others
+    idx = np.flatnonzero(involved)
+    sub = S[idx]
+    sub = sub[:, np.any(sub != 0, axis=0)]
+    m = sub.shape[1]
     A_eq = scipy.sparse.vstack(
-        [scipy.sparse.csr_matrix(S.T.astype(np.float64)), scipy.sparse.csr_matrix((1, n))]
+        [scipy.sparse.csr_matrix(sub.T.astype(np.float64)), scipy.sparse.csr_matrix((1, len(idx)))]
     ).tolil()
     b_eq = np.zeros(m + 1)
     b_eq[-1] = 1.0
     rays: list[np.ndarray] = []
-    independent: list[np.ndarray] = []
-    for i in np.flatnonzero(involved):
-        if covered[i] or len(independent) == k:
+    echelon = _Echelon()
+    for a, i in enumerate(idx):
+        if covered[i] or echelon.rank == k:
             continue
         A_eq[m, :] = 0.0
-        A_eq[m, i] = 1.0
-        res = linprog(np.ones(n), A_eq=A_eq.tocsr(), b_eq=b_eq, bounds=(0, None), method="highs-ds")
+        A_eq[m, a] = 1.0
+        res = linprog(
+            np.ones(len(idx)), A_eq=A_eq.tocsr(), b_eq=b_eq, bounds=(0, None), method="highs-ds"
+        )
         if res.status != 0:
             continue
-        w = res.x.copy()
-        w[np.abs(w) < 1e-9] = 0.0
-        ints = _rational_row(w)
-        if ints is None or np.any(ints < 0) or not _is_left_null(ints[None, :], S):
+        ray = _exact_ray(sub, res.x)
+        if ray is None:
             continue
-        covered |= ints != 0
-        rays.append(ints)
-        independent = _independent_subset(rays, k)
-    spans = len(independent) == k or bool(np.all(covered[involved]))
+        full = np.zeros(n, dtype=np.int64)
+        full[idx] = ray
+        covered |= full != 0
+        rays.append(full)
+        echelon.add(full)
+    spans = echelon.rank == k or bool(np.all(covered[involved]))
+    if spans and echelon.rank < k:
+        rays += _directed_rays(sub, W[:, idx], [r[idx] for r in rays], echelon, idx, n)
     return np.array(rays, dtype=np.int64).reshape(len(rays), n), spans
+
+
+def _directed_rays(
+    S: np.ndarray, W: np.ndarray, found: list[np.ndarray], echelon: _Echelon, idx, n: int
+) -> list[np.ndarray]:
+    """More extreme rays until they span the null space (when the cone spans it).
+
+    The normalised extreme rays are the vertices of P = {w >= 0, w^T S = 0, 1^T w = 1}. If the
+    rays found span only V, take a law d in the null space orthogonal to V: since the vertices
+    span the null space, max d^T w or min d^T w over P is attained at a vertex outside V.
+    """
+    from scipy.optimize import linprog
+
+    k = W.shape[0]
+    n_sub = S.shape[0]
+    A_eq = scipy.sparse.vstack(
+        [
+            scipy.sparse.csr_matrix(S.T.astype(np.float64)),
+            scipy.sparse.csr_matrix(np.ones((1, n_sub))),
+        ]
+    ).tocsr()
+    b_eq = np.zeros(A_eq.shape[0])
+    b_eq[-1] = 1.0
+    new: list[np.ndarray] = []
+    attempts = 0
+    while echelon.rank < k and attempts < 4 * k:
+        V = np.array(found + [r[idx] for r in new], dtype=np.float64)
+        d = None
+        for w in W.astype(np.float64):
+            coef = np.linalg.lstsq(V.T, w, rcond=None)[0]
+            resid = w - V.T @ coef
+            if np.linalg.norm(resid) > 1e-8 * max(1.0, np.linalg.norm(w)):
+                d = resid
+                break
+        if d is None:
+            break
+        added = False
+        for sign in (1.0, -1.0):
+            attempts += 1
+            res = linprog(sign * d, A_eq=A_eq, b_eq=b_eq, bounds=(0, None), method="highs-ds")
+            if res.status != 0:
+                continue
+            ray = _exact_ray(S, res.x)
+            if ray is None:
+                continue
+            full = np.zeros(n, dtype=np.int64)
+            full[idx] = ray
+            if echelon.add(full):
+                new.append(full)
+                added = True
+                break
+        if not added:
+            break
+    return new
+
+
+def _exact_ray(S: np.ndarray, w: np.ndarray) -> np.ndarray | None:
+    """The exact integer law with the support of the floating-point vertex `w`, if unique.
+
+    A vertex of the section of the cone is an extreme ray: the laws supported on its support T
+    form a line. Exact elimination on S restricted to T gives it; None if the float support was
+    not clean (then the vertex is dropped).
+    """
+    support = np.flatnonzero(w > 1e-9 * max(float(np.max(w)), 1.0))
+    sub = S[support]
+    sub = sub[:, np.any(sub != 0, axis=0)]
+    if sub.shape[1] == 0:  # species that no reaction changes: a unit law if alone
+        basis = np.ones((1, 1), dtype=np.int64) if len(support) == 1 else np.zeros((0, 0))
+    else:
+        found = _exact_reduced_basis(sub, fill_budget=_FILL_BUDGET_PER_SPECIES * len(support))
+        found = found if found is not None else _float_reduced_basis(sub)
+        if found is None:
+            return None
+        basis = found[0]
+    if basis.shape[0] != 1:
+        return None
+    ray = basis[0] if basis[0, 0] > 0 else -basis[0]
+    if np.any(ray <= 0):
+        return None
+    out = np.zeros(S.shape[0], dtype=np.int64)
+    out[support] = ray
+    return out
 
 
 def _choose_basis(rays: np.ndarray | None, W: np.ndarray, spans: bool) -> tuple[np.ndarray, bool]:
