@@ -226,6 +226,16 @@ def test_linear_programme_route_alone_decides_and_builds_a_nonnegative_basis(S):
         assert {tuple(w) for w in W} <= extreme
 
 
+def test_directed_programmes_complete_the_rays():
+    """A + B <-> C + D: covering every species takes two rays (e.g. A + C, B + D) but k = 3;
+    a programme directed out of their span finds a third extreme ray."""
+    net = ReactionNetwork.from_text("A + B <-> C + D ; kf, kr")
+    W, nonneg = left_nullspace_basis(net.stoichiometry, max_rays=0)
+    assert nonneg and W.shape == (3, 4)
+    assert {tuple(w) for w in W} <= {(1, 0, 1, 0), (1, 0, 0, 1), (0, 1, 1, 0), (0, 1, 0, 1)}
+    assert _rank(W) == 3
+
+
 def test_completion_with_positive_combinations():
     """A + B <-> C + D: k = 3 and four extreme rays (A + C, A + D, B + C, B + D). Given only two
     of them, which cover every species, the basis is completed with non-negative combinations."""
