@@ -48,7 +48,7 @@ _MAX_EXACT_UPDATES = 500_000  # with a budget: a few seconds of rational arithme
 _FILL_BUDGET_PER_SPECIES = 200  # exact elimination gives up (for the float route) past this fill
 _DD_MAX_SPECIES = 200
 _MAX_RAYS = 2000
-_MAX_DD_WORK = 20_000_000  # double description gives way to linear programmes past this work
+_MAX_DD_WORK = 3_000_000  # double description gives way to linear programmes past this work
 _PRIME = 2_147_483_647  # 2^31 - 1: products of two residues fit in int64
 
 
@@ -492,15 +492,14 @@ def _directed_rays(
     attempts = 0
     while echelon.rank < k and attempts < 4 * k:
         V = np.array(found + [r[idx] for r in new], dtype=np.float64)
-        d = None
-        for w in W.astype(np.float64):
-            coef = np.linalg.lstsq(V.T, w, rcond=None)[0]
-            resid = w - V.T @ coef
-            if np.linalg.norm(resid) > 1e-8 * max(1.0, np.linalg.norm(w)):
-                d = resid
-                break
-        if d is None:
+        Wf = W.astype(np.float64).T  # n_sub x k
+        Q, _ = np.linalg.qr(V.T)  # rays found are independent: Q spans V
+        resid = Wf - Q @ (Q.T @ Wf)
+        norms = np.linalg.norm(resid, axis=0) / np.maximum(1.0, np.linalg.norm(Wf, axis=0))
+        best = int(np.argmax(norms))
+        if norms[best] < 1e-8:
             break
+        d = resid[:, best]
         added = False
         for sign in (1.0, -1.0):
             attempts += 1
