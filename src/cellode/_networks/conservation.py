@@ -10,23 +10,30 @@ conservation laws", conserved moieties, as chemists write them: E + ES, S + ES +
 
 How (all results are exact; floating point only proposes, integers verify):
 
+0. S is block diagonal over the connected components of the species-reaction graph, and so is
+   its left null space: each component is solved on its own; a species that no reaction
+   changes is a law by itself.
 1. Integer basis in reduced form (W = [positive diagonal on k "free" species]): exact sparse
    Gauss–Jordan elimination of S^T over the rationals, pivoting on the species in the fewest
    reactions, which keeps stoichiometric rows sparse (1,000 x 2,000 in well under a second).
-   If fill-in grows past a budget, a floating-point route proposes the basis instead: the null
-   space of S S^T from a symmetric eigendecomposition (a clear spectral gap certifies
-   rank(S) >= n - k), rows rounded to small-denominator rationals and scaled to integers, then
-   W S = 0 checked in exact integer arithmetic; with the diagonal block this proves W is a
-   basis. If any check fails we go back to exact elimination without a budget.
-2. Non-negative basis: the extreme rays of the pointed cone {w >= 0, w^T S = 0} by the double
-   description method, run inside the k-dimensional null space (one species constraint w_i >= 0
-   at a time, exact integer arithmetic, combinatorial adjacency test) for networks of up to 200
-   species. Extreme rays are the minimal-support semi-positive laws; we pick k linearly
-   independent ones, smallest supports first. Larger networks (or a ray count over the cap) get
-   extreme rays one linear programme at a time (see `_extreme_rays_by_lp`), each verified
-   exactly. When the cone does not span the null space (e.g. A + B -> 0 conserves A - B) or the
-   ray count exceeds a cap, the remaining directions are taken from the integer basis of step 1
-   and `nonnegative` is False.
+   If fill-in or the rational work grows past a budget, a floating-point route proposes the
+   basis instead: the null space of S S^T from a symmetric eigendecomposition (a clear spectral
+   gap certifies rank(S) >= n - k), rows rounded to small-denominator rationals and scaled to
+   integers, then W S = 0 checked in exact integer arithmetic; with the diagonal block this
+   proves W is a basis. If any check fails we go back to exact elimination without a budget.
+2. Non-negative basis. Extreme rays of the pointed cone {w >= 0, w^T S = 0} are the
+   minimal-support semi-positive laws; we pick k linearly independent ones, smallest supports
+   first.
+   - Up to 200 species: the double description method inside the k-dimensional null space
+     (one species constraint w_i >= 0 at a time, exact integers, combinatorial adjacency test),
+     within a work budget.
+   - Otherwise (or past the budget): one linear programme per species not yet covered by a ray
+     (`_extreme_rays_by_lp`); this also decides exactly whether the cone spans the null space.
+     If it does but the rays found are fewer than k, programmes directed out of their span add
+     rays until they are k (`_directed_rays`). Each ray's support comes from the float
+     solution, the ray itself from exact elimination on that support.
+   When the cone does not span the null space (e.g. A + B -> 0 conserves A - B), the remaining
+   directions come from the integer basis of step 1 and `nonnegative` is False.
 """
 
 from __future__ import annotations
