@@ -79,8 +79,14 @@ def main() -> None:
     rows = []
     compile_cellode = first_call_seconds(run_cellode)
     compile_diffrax = first_call_seconds(lambda: run_diffrax(field, x0))
+
+    @eqx.filter_jit
+    def run_cellode_in_jit(field, x0):
+        return cd.simulate(field, x0, ts, inputs=inputs, solver="tsit5", rtol=RTOL, atol=ATOL).xs
+
     candidates = {
         "cellode simulate (tsit5)": lambda: run_cellode("tsit5"),
+        "cellode simulate (tsit5) inside the caller's jit": lambda: run_cellode_in_jit(field, x0),
         "cellode simulate (auto)": lambda: run_cellode("auto"),
         "diffrax diffeqsolve (Tsit5, jit)": lambda: run_diffrax(field, x0),
         "scipy solve_ivp RK45 (NumPy rhs)": lambda: run_scipy("RK45"),
