@@ -193,6 +193,9 @@ def _component_basis(S: np.ndarray, method: str, max_rays: int) -> tuple[np.ndar
     W, free = reduced
     if W.shape[0] == 0:
         return W, True
+    if W.shape[0] == 1:  # a single law: non-negative up to sign, or no semi-positive law at all
+        w = W[0] if W[0][np.flatnonzero(W[0])[0]] > 0 else -W[0]
+        return w[None, :], bool(np.all(w >= 0))
     rays = _extreme_rays(W, free, max_rays) if n <= _DD_MAX_SPECIES else None
     if rays is not None:
         spans = _independent_count(rays, W.shape[0]) == W.shape[0]
