@@ -51,7 +51,7 @@ from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._errors import ModelError
 
-_MAX_EXACT_UPDATES = 500_000  # with a budget: a few seconds of rational arithmetic at most
+_MAX_EXACT_UPDATES = 250_000  # with a budget: a second or two of rational arithmetic at most
 _FILL_BUDGET_PER_SPECIES = 200  # exact elimination gives up (for the float route) past this fill
 _DD_MAX_SPECIES = 200
 _MAX_RAYS = 2000
