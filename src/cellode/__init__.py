@@ -46,6 +46,8 @@ from ._inputs import PiecewiseConstant as PiecewiseConstant
 from ._inputs import PiecewiseLinear as PiecewiseLinear
 from ._inputs import Stacked as Stacked
 from ._io.csv import write_trajectory_csv as write_trajectory_csv
+from ._models.chemical_langevin import ChemicalLangevin as ChemicalLangevin
+from ._models.chemical_langevin import chemical_langevin as chemical_langevin
 from ._models.discrete_map import AbstractDiscreteMap as AbstractDiscreteMap
 from ._models.discrete_map import FunctionMap as FunctionMap
 from ._models.hybrid import Correction as Correction

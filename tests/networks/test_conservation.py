@@ -8,15 +8,17 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from network_catalog import MAPK
 
 from cellode import ReactionNetwork, conservation_drift
 from cellode._networks.conservation import (
+    _choose_basis,
     _exact_reduced_basis,
     _extreme_rays,
     _extreme_rays_by_lp,
     left_nullspace_basis,
 )
+
+from .network_catalog import MAPK
 
 # (text, expected laws as {species: coefficient}) -- the unique minimal semi-positive basis
 KNOWN = {
@@ -198,10 +200,55 @@ def test_linear_programmes_find_extreme_rays(S):
     if W.shape[0] == 0:
         return
     dd = _extreme_rays(W, free, max_rays=10_000)
-    lp = _extreme_rays_by_lp(S, W)
+    lp, spans = _extreme_rays_by_lp(S, W)
+    assert spans == _cone_spans_nullspace(S)
     dd_set = {tuple(r) for r in dd}
     for ray in lp:
         assert tuple(ray) in dd_set
+
+
+@settings(max_examples=60, derandomize=True, deadline=None)
+@given(stoichiometries(max_species=7, max_reactions=6))
+def test_linear_programme_route_alone_decides_and_builds_a_nonnegative_basis(S):
+    """Without double description (as for large networks): still exact, and non-negative
+    exactly when the cone spans the null space."""
+    W, nonneg = left_nullspace_basis(S, max_rays=0)  # forces the LP route
+    k = S.shape[0] - _rank(S)
+    assert W.shape == (k, S.shape[0])
+    assert not np.any(W @ S)
+    assert _rank(W) == k
+    assert nonneg == _cone_spans_nullspace(S)
+    if nonneg:
+        assert np.all(W >= 0)
+        # made of extreme rays (minimal-support laws), as double description finds them
+        W_rref, free = _exact_reduced_basis(S)
+        extreme = {tuple(r) for r in _extreme_rays(W_rref, free, max_rays=10_000)}
+        assert {tuple(w) for w in W} <= extreme
+
+
+def test_directed_programmes_complete_the_rays():
+    """A + B <-> C + D: covering every species takes two rays (e.g. A + C, B + D) but k = 3;
+    a programme directed out of their span finds a third extreme ray."""
+    net = ReactionNetwork.from_text("A + B <-> C + D ; kf, kr")
+    W, nonneg = left_nullspace_basis(net.stoichiometry, max_rays=0)
+    assert nonneg and W.shape == (3, 4)
+    assert {tuple(w) for w in W} <= {(1, 0, 1, 0), (1, 0, 0, 1), (0, 1, 1, 0), (0, 1, 0, 1)}
+    assert _rank(W) == 3
+
+
+def test_completion_with_positive_combinations():
+    """A + B <-> C + D: k = 3 and four extreme rays (A + C, A + D, B + C, B + D). Given only two
+    of them, which cover every species, the basis is completed with non-negative combinations."""
+    net = ReactionNetwork.from_text("A + B <-> C + D ; kf, kr")
+    S = net.stoichiometry
+    W, _ = _exact_reduced_basis(S)
+    rays = np.array([[1, 0, 1, 0], [0, 1, 0, 1]])
+    basis, nonneg = _choose_basis(rays, W, spans=True)
+    assert nonneg and np.all(basis >= 0)
+    assert not np.any(basis @ S) and _rank(basis) == 3
+    # and when the given rays do not cover every species, no false claim is made
+    basis, nonneg = _choose_basis(rays[:1], W, spans=True)
+    assert not nonneg and _rank(basis) == 3 and not np.any(basis @ S)
 
 
 def test_moderate_random_network_uses_the_large_network_route():
@@ -222,3 +269,22 @@ def test_moderate_random_network_uses_the_large_network_route():
     assert nonneg
     expected = {tuple(c) for c in np.array(comp).T}
     assert {tuple(w) for w in W} == expected
+
+
+def test_fill_in_budget_falls_back_to_the_verified_float_route(monkeypatch):
+    """With no fill-in allowed, exact elimination gives up and the float route answers."""
+    import cellode._networks.conservation as conservation
+
+    net = ReactionNetwork.from_text(MAPK)
+    expected = net.conservation_laws().matrix
+    calls = []
+    original = conservation._float_reduced_basis
+
+    def spy(S):
+        calls.append(S.shape)
+        return original(S)
+
+    monkeypatch.setattr(conservation, "_FILL_BUDGET_PER_SPECIES", 0)
+    monkeypatch.setattr(conservation, "_float_reduced_basis", spy)
+    np.testing.assert_array_equal(net.conservation_laws().matrix, expected)
+    assert calls == [net.stoichiometry.shape]

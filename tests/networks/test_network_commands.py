@@ -29,11 +29,12 @@ def test_simulate_model_file_writes_csv_png_and_drift(tmp_path):
     assert [p.name for p in paths] == ["enzyme.csv", "enzyme.png", "enzyme_conservation.txt"]
     with paths[0].open() as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == ["time", "E", "S", "ES", "P"]
+    assert rows[0] == ["time", "L", "E", "S", "ES", "P"]
     data = np.array(rows[1:], dtype=float)
-    assert data.shape == (9, 5)
+    assert data.shape == (9, 6)
     np.testing.assert_allclose(data[:, 0], np.linspace(0.0, 4.0, 9))
-    np.testing.assert_allclose(data[:, 1] + data[:, 3], 1.0, atol=1e-9)  # E + ES conserved
-    assert data[-1, 4] > 0.1  # product was made
+    np.testing.assert_allclose(data[:, 1], 1.0)  # the input is on until t = 5
+    np.testing.assert_allclose(data[:, 2] + data[:, 4], 1.0, atol=1e-9)  # E + ES conserved
+    assert data[-1, 5] > 0.1  # product was made
     assert paths[1].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "E + ES = 1" in paths[2].read_text()

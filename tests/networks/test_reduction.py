@@ -8,7 +8,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from network_catalog import MAPK
 
 from cellode import (
     ReactionNetwork,
@@ -17,6 +16,8 @@ from cellode import (
     conservation_drift,
     simulate,
 )
+
+from .network_catalog import MAPK
 
 PARAMS = {
     "a1": 5.0, "d1": 1.0, "c1": 2.0, "a2": 4.0, "d2": 1.0, "c2": 1.5,

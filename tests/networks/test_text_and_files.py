@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cellode import (
     Constant,
@@ -229,3 +231,50 @@ def test_model_file_rejects_negative_initial_values(tmp_path):
     path.write_text("reactions = 'A -> B ; k'\n[species]\nA = -1.0\nB = 0\n[parameters]\nk = 1\n")
     with pytest.raises(ModelError, match="initial value of species 'A' must be >= 0"):
         load_model(path)
+
+
+@st.composite
+def random_networks(draw):
+    n = draw(st.integers(1, 5))
+    species = [f"S{i}" for i in range(n)]
+    lines = []
+    for j in range(draw(st.integers(1, 6))):
+        sides = []
+        for _ in range(2):
+            coeffs = draw(st.lists(st.integers(0, 3), min_size=n, max_size=n))
+            sides.append(" + ".join(f"{c} {s}" for c, s in zip(coeffs, species, strict=True) if c))
+        arrow = draw(st.sampled_from(["->", "<->"]))
+        rate = f"k{j}, r{j}" if arrow == "<->" else f"k{j}"
+        lines.append(f"{sides[0]} {arrow} {sides[1]} ; {rate}")
+    return species, "\n".join(lines)
+
+
+@settings(max_examples=60, derandomize=True, deadline=None)
+@given(random_networks())
+def test_text_round_trip(case):
+    species, text = case
+    net = ReactionNetwork.from_text(text, species=species)
+    again = ReactionNetwork.from_text(net.to_text(), species=species)
+    np.testing.assert_array_equal(again.stoichiometry, net.stoichiometry)
+    np.testing.assert_array_equal(again.reactant_matrix, net.reactant_matrix)
+    assert again.parameter_names == net.parameter_names
+    # S = products - reactants column by column, as written
+    assert net.n_reactions == sum(2 if "<->" in line else 1 for line in text.splitlines())
+
+
+def test_round_trip_of_other_rate_laws():
+    text = "A -> B ; michaelis_menten(V, K)\n-> A ; rate = hill(B, v, K2, n)\nB -> ; rate = d*B^2"
+    net = ReactionNetwork.from_text(text)
+    again = ReactionNetwork.from_text(net.to_text())
+    p = {name: 1.0 + i for i, name in enumerate(net.parameter_names)}
+    x = jnp.array([0.3, 1.7])
+    np.testing.assert_allclose(
+        again.vector_field(p)(0.0, x, None), net.vector_field(p)(0.0, x, None), rtol=1e-15
+    )
+
+
+def test_reserved_names_cannot_be_species():
+    with pytest.raises(ModelError, match=r"'t' cannot name a species or input: .* time"):
+        ReactionNetwork.from_text("t -> B ; k")
+    with pytest.raises(ModelError, match="'exp' cannot name a species or input"):
+        ReactionNetwork.from_text("A -> B ; rate = k * exp", inputs=["exp"])

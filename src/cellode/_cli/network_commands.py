@@ -5,7 +5,6 @@ Each is a plain call a user can make from Python; the command-line layer only pa
 
 from __future__ import annotations
 
-import csv
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import InputError
+from .._io.csv import write_trajectory_csv
 from .._networks.conservation import conservation_drift
 from .._networks.model_file import load_model
 from .._networks.reduction import choose_dependent_species
@@ -58,8 +58,16 @@ def describe_network(path: str | Path) -> str:
     return "\n".join(out)
 
 
+_MAX_TABLE_ENTRIES = 4000  # larger S is summarised, not printed
+
+
 def _matrix_table(net) -> str:
     S = net.stoichiometry
+    if S.size > _MAX_TABLE_ENTRIES:
+        return (
+            f"  {S.shape[0]} x {S.shape[1]} with {np.count_nonzero(S)} non-zero entries (too "
+            "large to print; use `ReactionNetwork.from_file(path).stoichiometry`)"
+        )
     names = net.reaction_names
     width = max([len(s) for s in net.species] + [1])
     cols = [max(len(n), 2) for n in names]
@@ -107,12 +115,14 @@ def simulate_model_file(
     t_end: float | None = None,
     n_points: int | None = None,
 ) -> list[Path]:
-    """Simulate a model file from its x0 over [0, t_end] and write `<name>.csv` (time and one
-    column per species) and `<name>.png` (the trajectories) into `out_dir`.
+    """Simulate a model file from its x0 over [0, t_end] and write `<name>.csv` and
+    `<name>.png` (the trajectories) into `out_dir`.
 
     `t_end` and `n_points` default to the file's `[simulation]` table, else 10 and 201. The
-    solver is chosen automatically (`cellode.simulate(..., solver="auto")`). Returns the paths
-    written.
+    solver is chosen automatically (`cellode.simulate(..., solver="auto")`). The CSV has the
+    columns time, the inputs (if any), then the species. With conservation laws,
+    `<name>_conservation.txt` lists each law, its total and its largest drift. Returns the
+    paths written.
     """
     from .._simulation.simulate import simulate
 
@@ -131,12 +141,9 @@ def simulate_model_file(
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = Path(path).stem
     csv_path, png_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.png"
+    net = model.network
+    write_trajectory_csv(csv_path, traj, net.species, inputs=model.inputs, input_names=net.inputs)
     xs = np.asarray(traj.xs)
-    with csv_path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["time", *model.network.species])
-        for t, row in zip(np.asarray(traj.ts), xs, strict=True):
-            writer.writerow([repr(float(t)), *(repr(float(v)) for v in row)])
     _plot(png_path, np.asarray(traj.ts), xs, model, traj.stats.solver)
     laws = model.network.conservation_laws()
     if len(laws):

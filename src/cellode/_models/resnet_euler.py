@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -80,17 +79,12 @@ def euler_resnet_convergence(
     if len(depths) < 2 or depths[0] < 1:
         raise InputError("give at least two positive depths, e.g. (16, 32, 64, 128).")
     x0 = jnp.asarray(x0)
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(lambda t, x, args: field(t, x, None)),
-        diffrax.Dopri8(),
-        t0=0.0,
-        t1=float(horizon),
-        dt0=None,
-        y0=x0,
-        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
-        max_steps=1_000_000,
-    )
-    reference = sol.ys[-1]
+    from .._simulation.simulate import simulate
+
+    ts = np.array([0.0, float(horizon)])
+    reference = simulate(field, x0, ts, solver="dopri8", rtol=rtol, atol=atol, max_steps=10**6).xs[
+        -1
+    ]
     net = EulerResNet(field, float(horizon), int(depths[0]))
     run = eqx.filter_jit(lambda net, n: net(x0, depth=n))
     errors = np.array(

@@ -16,13 +16,28 @@ import numpy as np
 from jaxtyping import Float, Int
 
 from .._errors import ModelError
-from .expressions import TIME, BinOp, Call, Expr, Name, Num, free_names, parse_expression, to_text
+from .expressions import (
+    CONSTANTS,
+    FUNCTIONS,
+    TIME,
+    BinOp,
+    Call,
+    Expr,
+    Name,
+    Num,
+    free_names,
+    parse_expression,
+    to_text,
+)
 
 if TYPE_CHECKING:
     from .._models.vector_field import AbstractVectorField
     from .conservation import ConservationLaws
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_RESERVED = {TIME: "time", **{c: "a constant" for c in CONSTANTS}} | {
+    f: "a function" for f in FUNCTIONS
+}
 
 
 def _check_identifier(name: str, what: str) -> None:
@@ -70,7 +85,7 @@ class MichaelisMentenRate:
         return Call("michaelis_menten", (Name(self.substrate), Name(self.vmax), Name(self.km)))
 
     def describe(self) -> str:
-        return f"michaelis_menten({self.vmax}, {self.km}) of {self.substrate}"
+        return f"rate = michaelis_menten({self.substrate}, {self.vmax}, {self.km})"
 
 
 @dataclass(frozen=True)
@@ -90,7 +105,7 @@ class HillRate:
         return Call("hill", args)
 
     def describe(self) -> str:
-        return f"hill({self.vmax}, {self.k}, {self.n}) of {self.activator}"
+        return f"rate = hill({self.activator}, {self.vmax}, {self.k}, {self.n})"
 
 
 @dataclass(frozen=True)
@@ -159,9 +174,9 @@ class Reaction:
         object.__setattr__(self, "products", _side(self.products, "products", where))
         if self.name is not None:
             _check_identifier(self.name, "reaction")
-        if isinstance(self.rate, MichaelisMentenRate | HillRate):
-            pass
-        elif not isinstance(self.rate, MassActionRate | ExpressionRate):
+        if not isinstance(
+            self.rate, MassActionRate | MichaelisMentenRate | HillRate | ExpressionRate
+        ):
             raise ModelError(
                 f"{where}: rate {self.rate!r} is not a rate law; use MassActionRate('k'), "
                 "MichaelisMentenRate, HillRate or ExpressionRate('...')."
@@ -229,6 +244,12 @@ class ReactionNetwork:
     # validation ---------------------------------------------------------------------------------
     def _validate(self) -> None:
         seen: set[str] = set()
+        for s in (*self.species, *self.inputs):
+            if s in _RESERVED:
+                raise ModelError(
+                    f"{s!r} cannot name a species or input: rate expressions use it for "
+                    f"{_RESERVED[s]}; rename it (e.g. {s + '_'!r})."
+                )
         for s in self.species:
             _check_identifier(s, "species")
             if s in seen:

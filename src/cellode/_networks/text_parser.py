@@ -140,7 +140,7 @@ def parse_reaction_line(line: str) -> list[Reaction]:
     text = line.split("#", 1)[0].strip()
     name = None
     m = _LABEL.match(text)
-    if m is not None and ">" not in m.group(1):
+    if m is not None:
         name, text = m.group(1), m.group(2).strip()
     equation, sep, rate_part = text.partition(";")
     if not sep:
@@ -253,15 +253,12 @@ def parse_network_text(
                     "a declared species, parameter nor input; declare it (under `species`, "
                     "`parameters` or `inputs`) or fix the spelling."
                 )
-    try:
-        return ReactionNetwork(
-            species=tuple(declared_species),
-            reactions=tuple(reactions),
-            parameters=dict(parameters or {}),
-            initial=dict(initial or {}),
-            inputs=inputs,
-            name=name,
-            strict=strict,
-        )
-    except ModelError as e:
-        raise ModelError(f"{source}s: {e}") from None
+    return ReactionNetwork(
+        species=tuple(declared_species),
+        reactions=tuple(reactions),
+        parameters=dict(parameters or {}),
+        initial=dict(initial or {}),
+        inputs=inputs,
+        name=name,
+        strict=strict,
+    )
