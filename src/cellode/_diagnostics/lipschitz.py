@@ -181,7 +181,7 @@ class LipschitzReport:
             return float(np.exp(self.train_max * self.horizon))
 
     def summary(self) -> str:
-        q = f"{100 * self.quantile:g}th percentile"
+        q = "max" if self.quantile == 1.0 else f"{100 * self.quantile:g}th percentile"
         return (
             f"Local Lipschitz constant ||J_f(x)||_2 ({q}): {self.train_level:.3g} on the training "
             f"region ({self.train.size} states), {self.test_level:.3g} on the test region "
