@@ -27,7 +27,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._errors import InputError, ModelError
 from .._inputs import AbstractInput
@@ -55,7 +55,7 @@ def _norm_svd(model: AbstractVectorField, t: Array, x: Array, u: Array | None) -
 def _norm_power(
     model: AbstractVectorField, t: Array, x: Array, u: Array | None, v0: Array, iterations: int
 ) -> Array:
-    f = lambda y: model(t, y, u)  # noqa: E731
+    f = lambda y: model(t, y, u)
     _, jvp = jax.linearize(f, x)
     vjp = jax.linear_transpose(jvp, x)
     tiny = jnp.finfo(x.dtype).tiny
@@ -238,4 +238,3 @@ def lipschitz_report(
                 f"`{name}`; the vector field breaks down there."
             )
     return LipschitzReport(l_train, l_test, float(horizon), float(quantile))
-

@@ -138,9 +138,7 @@ class OODReport:
                 "fold (unstable or chaotic dynamics)"
             )
         if self.relative_error is not None and self.relative_error > th.error:
-            out.append(
-                f"held-out error {100 * self.relative_error:.3g}% of the data's spread"
-            )
+            out.append(f"held-out error {100 * self.relative_error:.3g}% of the data's spread")
         if self.drift is not None and np.max(self.drift, initial=0.0) > th.drift:
             out.append(
                 f"conservation laws drift by up to {float(np.max(self.drift)):.2g} of their "
@@ -240,9 +238,7 @@ def ood_report(
     of the FTLE). `species` names the state components in the figure.
     """
     if not isinstance(model, AbstractVectorField):
-        raise ModelError(
-            f"`model` must be an AbstractVectorField; got {type(model).__name__}."
-        )
+        raise ModelError(f"`model` must be an AbstractVectorField; got {type(model).__name__}.")
     if not isinstance(condition, Condition):
         raise InputError(
             f"`condition` must be a cellode.Condition(x0, ts, ...); got {type(condition).__name__}."
@@ -251,8 +247,7 @@ def ood_report(
     x0 = np.asarray(condition.x0, dtype=np.float64)
     if x0.shape != (train.dim,):
         raise InputError(
-            f"`condition.x0` has shape {x0.shape}; the training states have {train.dim} "
-            "components."
+            f"`condition.x0` has shape {x0.shape}; the training states have {train.dim} components."
         )
     if not np.all(np.isfinite(x0)):
         raise InputError("`condition.x0` has non-finite entries (NaN or inf).")

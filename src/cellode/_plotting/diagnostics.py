@@ -91,7 +91,10 @@ def plot_ood(report: OODReport) -> Figure:
     lip = report.lipschitz
     axes[2].plot(report.ts, lip.test, color="C3", label="along the condition")
     axes[2].axhspan(
-        float(np.min(lip.train)), float(np.max(lip.train)), color="C0", alpha=0.2,
+        float(np.min(lip.train)),
+        float(np.max(lip.train)),
+        color="C0",
+        alpha=0.2,
         label="range in training",
     )
     axes[2].axhline(lip.train_level, color="C0", ls="--", lw=1, label="training level")
