@@ -9,6 +9,21 @@ once, first thing in your program (the `cellode` command does this itself):
 Importing cellode never flips it. Code that needs float64 raises `PrecisionError` when it is off.
 """
 
+from ._cli.diagnose_command import diagnose_model_file as diagnose_model_file
+from ._diagnostics.lipschitz import LipschitzReport as LipschitzReport
+from ._diagnostics.lipschitz import lipschitz_report as lipschitz_report
+from ._diagnostics.lipschitz import local_lipschitz as local_lipschitz
+from ._diagnostics.lyapunov import FTLE as FTLE
+from ._diagnostics.lyapunov import ftle as ftle
+from ._diagnostics.lyapunov import ftle_map as ftle_map
+from ._diagnostics.ood import Condition as Condition
+from ._diagnostics.ood import OODReport as OODReport
+from ._diagnostics.ood import OODThresholds as OODThresholds
+from ._diagnostics.ood import distance_to_training as distance_to_training
+from ._diagnostics.ood import ood_report as ood_report
+from ._diagnostics.region import Region as Region
+from ._diagnostics.region import region as region
+from ._diagnostics.region import sample_box as sample_box
 from ._errors import CellodeError as CellodeError
 from ._errors import InputError as InputError
 from ._errors import ModelError as ModelError
@@ -50,6 +65,9 @@ from ._networks.network import Reaction as Reaction
 from ._networks.network import ReactionNetwork as ReactionNetwork
 from ._networks.reduction import ReducedField as ReducedField
 from ._networks.reduction import choose_dependent_species as choose_dependent_species
+from ._plotting.diagnostics import plot_ftle_map as plot_ftle_map
+from ._plotting.diagnostics import plot_lipschitz as plot_lipschitz
+from ._plotting.diagnostics import plot_ood as plot_ood
 from ._plotting.trajectory import plot_ensemble as plot_ensemble
 from ._plotting.trajectory import plot_trajectory as plot_trajectory
 from ._sensitivity.base import AbstractSensitivity as AbstractSensitivity
