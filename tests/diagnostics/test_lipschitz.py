@@ -120,13 +120,13 @@ def test_sampled_box_region():
 def test_bad_input_names_the_argument():
     field = FunctionField(linear, -jnp.eye(2))
     good = np.ones((3, 2))
-    with pytest.raises(InputError, match="train_region.*empty"):
+    with pytest.raises(InputError, match=r"train_region.*empty"):
         cellode.lipschitz_report(field, np.zeros((0, 2)), good, horizon=1.0)
-    with pytest.raises(InputError, match="test_region.*non-finite.*rows \\[1\\]"):
+    with pytest.raises(InputError, match=r"test_region.*non-finite.*rows \[1\]"):
         cellode.lipschitz_report(field, good, [[1.0, 1.0], [np.nan, 0.0]], horizon=1.0)
-    with pytest.raises(InputError, match="train_region.*shape \\(m, n\\)"):
+    with pytest.raises(InputError, match=r"train_region.*shape \(m, n\)"):
         cellode.lipschitz_report(field, np.ones(2), good, horizon=1.0)
-    with pytest.raises(InputError, match="dimension 3.*2"):
+    with pytest.raises(InputError, match=r"dimension 3.*2"):
         cellode.lipschitz_report(field, np.ones((2, 3)), good, horizon=1.0)
     with pytest.raises(ModelError, match="shape"):
         cellode.local_lipschitz(field, np.ones((2, 3)))

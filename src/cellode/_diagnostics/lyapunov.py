@@ -26,7 +26,9 @@ Conservation laws W x = const (W S = 0) make W Phi(t) = W: each law contributes 
 on the full state, which can hide a negative largest exponent of the dynamics that matter. Pass
 the laws (`laws=`) to start from Q_0 = an orthonormal basis of the null space of W: the
 variational dynamics then stay in that subspace (J maps into range(S), inside it) and the
-spectrum has n - k exponents, those of the reduced model (or simulate a `ReducedField`).
+spectrum has n - k exponents, those of the reduced model (or simulate a `ReducedField`). After
+each segment the directions are projected back onto that null space: round-off in the conserved
+directions neither grows nor decays, and renormalisation would otherwise amplify it.
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ def _ftle_compiled(
     t0: Array,
     horizon: Array,
     q0: Array,
+    projector: Array | None,
     inputs: AbstractInput | None,
     segments: int,
     solver: object,
@@ -129,7 +132,12 @@ def _ftle_compiled(
             throw=False,
         )
         y1 = traj.xs[-1]
-        q_new, r = jnp.linalg.qr(y1[n:].reshape(n, k))
+        evolved = y1[n:].reshape(n, k)
+        if projector is not None:
+            # Round-off leaks into the conserved directions, where it neither grows nor decays;
+            # renormalising would amplify it segment after segment. Project it away.
+            evolved = projector @ evolved
+        q_new, r = jnp.linalg.qr(evolved)
         d = jnp.diagonal(r)
         sign = jnp.where(d < 0, -1.0, 1.0).astype(x0.dtype)
         q_new, r = q_new * sign[None, :], r * sign[:, None]
@@ -203,13 +211,22 @@ def _prepare(
             f"`{x0_name}`) and k >= 1; got shape {q0.shape}."
         )
     q0 = q0.astype(x0.dtype)
-    out = jax.eval_shape(model, jnp.zeros((), x0.dtype), jnp.zeros(n, x0.dtype), _u0(inputs, t0))
+    projector = None if laws is None else q0 @ q0.T
+    try:
+        out = jax.eval_shape(
+            model, jnp.zeros((), x0.dtype), jnp.zeros(n, x0.dtype), _u0(inputs, t0)
+        )
+    except Exception as e:  # shape errors inside the user's field
+        raise ModelError(
+            f"evaluating {type(model).__name__} at a state of shape ({n},) (the length of "
+            f"`{x0_name}`) failed: {e}"
+        ) from e
     if getattr(out, "shape", None) != (n,):
         raise ModelError(
             f"{type(model).__name__} returned dx/dt of shape {getattr(out, 'shape', '?')} for a "
             f"state of shape ({n},); `{x0_name}` must have one entry per state component."
         )
-    return q0
+    return q0, projector
 
 
 def _u0(inputs: AbstractInput | None, t0: float):
@@ -260,7 +277,9 @@ def ftle(
     Compiled once per model structure, number of segments and solver.
     """
     x = _as_states(x0, "x0", 1)
-    q0 = _prepare(model, x, horizon, t0, laws, directions, segments, solver, inputs, "x0")
+    q0, projector = _prepare(
+        model, x, horizon, t0, laws, directions, segments, solver, inputs, "x0"
+    )
     solver = _resolve_solver(solver, model, x, t0, horizon, inputs)
     out = _ftle_compiled(
         model,
@@ -268,6 +287,7 @@ def ftle(
         jnp.asarray(t0, x.dtype),
         jnp.asarray(horizon, x.dtype),
         q0,
+        projector,
         inputs,
         int(segments),
         solver,
@@ -306,11 +326,13 @@ def ftle_map(
     build the rows with `np.stack(np.meshgrid(...), -1).reshape(-1, n)` and reshape `largest`.
     """
     xs = _as_states(x0s, "x0s", 2)
-    q0 = _prepare(model, xs[0], horizon, t0, laws, directions, segments, solver, inputs, "x0s")
+    q0, projector = _prepare(
+        model, xs[0], horizon, t0, laws, directions, segments, solver, inputs, "x0s"
+    )
     solver = _resolve_solver(solver, model, xs[0], t0, horizon, inputs)
     run = jax.vmap(
         _ftle_compiled,
-        in_axes=(None, 0, None, None, None, None, None, None, None, None, None),
+        in_axes=(None, 0, *([None] * 10)),
     )
     return run(
         model,
@@ -318,6 +340,7 @@ def ftle_map(
         jnp.asarray(t0, xs.dtype),
         jnp.asarray(horizon, xs.dtype),
         q0,
+        projector,
         inputs,
         int(segments),
         solver,
