@@ -136,3 +136,17 @@ def test_bad_input_names_the_argument():
         cellode.lipschitz_report(field, good, good, horizon=-1.0)
     with pytest.raises(InputError, match="upper >= lower"):
         cellode.sample_box(jax.random.key(0), [1.0], [0.0], 3)
+
+
+def test_new_states_and_parameters_reuse_the_compiled_function():
+    traces = []
+
+    def counted(t, x, u, A):
+        traces.append(1)  # runs only while JAX traces the function
+        return A @ x
+
+    cellode.local_lipschitz(FunctionField(counted, -jnp.eye(2)), np.ones((3, 2)))
+    first = len(traces)
+    got = cellode.local_lipschitz(FunctionField(counted, 2 * jnp.eye(2)), np.zeros((3, 2)))
+    np.testing.assert_allclose(got, 2.0)
+    assert len(traces) - first == 1  # the shape check only

@@ -155,3 +155,18 @@ def test_bad_input_names_the_argument():
         cellode.ftle_map(field, np.zeros((0, 2)), 1.0, **TOL)
     with pytest.raises(InputError, match=r"laws.*directions"):
         cellode.ftle(field, [1.0, 2.0], 1.0, laws=[[1, 1]], directions=np.eye(2), **TOL)
+
+
+def test_new_states_horizons_and_parameters_reuse_the_compiled_solve():
+    traces = []
+
+    def counted(t, x, u, A):
+        traces.append(1)  # runs only while JAX traces the function
+        return A @ x
+
+    cellode.ftle(FunctionField(counted, -jnp.eye(2)), [1.0, 2.0], 1.0, **TOL)
+    first = len(traces)
+    cellode.ftle(FunctionField(counted, -2 * jnp.eye(2)), [3.0, 2.0], 2.5, **TOL)
+    cellode.ftle(FunctionField(counted, jnp.ones((2, 2))), [0.0, 1.0], 4.0, **TOL)
+    assert first > 2
+    assert len(traces) - first == 2  # one shape check per call, no retrace of the solve
