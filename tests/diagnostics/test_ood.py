@@ -10,7 +10,7 @@ import pytest
 from matplotlib.figure import Figure
 
 import cellode
-from cellode import AbstractVectorField, Condition, FunctionField, InputError
+from cellode import Condition, FunctionField, InputError
 
 OMEGA = 2.0
 TS = np.linspace(0.0, 4.0, 81)
@@ -29,13 +29,6 @@ def hopf_solution(r0, theta0, ts):
     r = 1.0 / np.sqrt(1.0 + (1.0 / r0**2 - 1.0) * np.exp(-2.0 * ts))
     theta = theta0 + OMEGA * ts
     return np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1)
-
-
-class NeuralField(AbstractVectorField):
-    mlp: eqx.nn.MLP
-
-    def __call__(self, t, x, u):
-        return self.mlp(x)
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +125,7 @@ def learned(training):
     """A neural ODE (MLP 2-32-32-2, softplus) fitted to dx/dt on the training states."""
     xs = training.xs
     targets = jax.vmap(lambda x: hopf(0.0, x, None, jnp.asarray([OMEGA, 1.0])))(xs)
-    model = NeuralField(eqx.nn.MLP(2, 2, 32, 2, activation=jax.nn.softplus, key=jax.random.key(0)))
+    model = cellode.NeuralField(2, key=jax.random.key(0), width=32, depth=2)
     optimiser = optax.adam(1e-2)
     state = optimiser.init(eqx.filter(model, eqx.is_array))
 
