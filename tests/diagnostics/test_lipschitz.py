@@ -43,7 +43,7 @@ def test_linear_field_lipschitz_is_largest_singular_value(rng):
     field = FunctionField(linear, jnp.asarray(A))
     states = rng.normal(size=(6, 4))
     exact = cellode.local_lipschitz(field, states, method="svd")
-    power = cellode.local_lipschitz(field, states, method="power", iterations=200)
+    power = cellode.local_lipschitz(field, states, method="power")
     np.testing.assert_allclose(exact, sigma[0], rtol=1e-12)
     np.testing.assert_allclose(power, sigma[0], rtol=1e-8)
 
@@ -64,12 +64,12 @@ def test_power_iteration_is_used_for_large_states_and_agrees_with_svd(rng):
     states = rng.normal(size=(3, n))
     field = FunctionField(tanh_net, jnp.asarray(W))
     expected = [np.linalg.norm(tanh_jacobian(W, x), 2) for x in states]
-    auto = cellode.local_lipschitz(field, states, iterations=300)  # auto -> power for n > 64
+    auto = cellode.local_lipschitz(field, states)  # auto -> power for n > 64
     svd = cellode.local_lipschitz(field, states, method="svd")
     np.testing.assert_allclose(svd, expected, rtol=1e-10)
     # Power iteration approaches sigma_max from below.
     assert np.all(np.asarray(auto) <= np.asarray(expected) * (1 + 1e-12))
-    np.testing.assert_allclose(auto, expected, rtol=1e-3)
+    np.testing.assert_allclose(auto, expected, rtol=1e-7)
 
 
 def test_along_a_trajectory_the_input_at_each_time_is_used(rng):

@@ -14,8 +14,9 @@ Two ways to compute sigma_max:
 - "svd": the full Jacobian by forward-mode differentiation (n jvps) and its singular values;
   exact, O(n^3).
 - "power": power iteration on J^T J using one jvp (J v) and one vjp (J^T w) per step, never
-  forming J: v <- J^T J v / ||J^T J v||, sigma = ||J v||. Cost O(iterations x cost of f); it
-  converges from below at a rate (sigma_2 / sigma_1)^2 per step.
+  forming J: v <- J^T J v / ||J^T J v||, sigma = ||J v||, until sigma changes by less than a
+  relative `tol`. Cost O(steps x cost of f); it converges from below, the error shrinking by
+  (sigma_2 / sigma_1)^2 per step (slowly when the top two singular values are close).
 """
 
 from __future__ import annotations
@@ -53,18 +54,32 @@ def _norm_svd(model: AbstractVectorField, t: Array, x: Array, u: Array | None) -
 
 
 def _norm_power(
-    model: AbstractVectorField, t: Array, x: Array, u: Array | None, v0: Array, iterations: int
+    model: AbstractVectorField,
+    t: Array,
+    x: Array,
+    u: Array | None,
+    v0: Array,
+    max_iterations: int,
+    tol: float,
 ) -> Array:
     f = lambda y: model(t, y, u)
     _, jvp = jax.linearize(f, x)
     vjp = jax.linear_transpose(jvp, x)
     tiny = jnp.finfo(x.dtype).tiny
 
-    def step(_, v):
-        w = vjp(jvp(v))[0]
-        return w / jnp.maximum(jnp.linalg.norm(w), tiny)
+    def step(state):
+        i, v, _, sigma = state
+        w = jvp(v)
+        g = vjp(w)[0]
+        return i + 1, g / jnp.maximum(jnp.linalg.norm(g), tiny), sigma, jnp.linalg.norm(w)
 
-    v = jax.lax.fori_loop(0, iterations, step, v0 / jnp.linalg.norm(v0))
+    def going(state):
+        i, _, previous, sigma = state
+        return (i < max_iterations) & (jnp.abs(sigma - previous) > tol * sigma)
+
+    inf = jnp.asarray(jnp.inf, x.dtype)
+    start = (jnp.asarray(0), v0 / jnp.linalg.norm(v0), inf, jnp.asarray(0.0, x.dtype))
+    _, v, _, _ = jax.lax.while_loop(going, step, step(start))
     return jnp.linalg.norm(jvp(v))
 
 
@@ -76,11 +91,14 @@ def _lipschitz_compiled(
     us: Array | None,
     v0: Array,
     method: str,
-    iterations: int,
+    max_iterations: int,
+    tol: float,
 ) -> Array:
     if method == "svd":
         return jax.vmap(lambda t, x, u: _norm_svd(model, t, x, u))(ts, xs, us)
-    return jax.vmap(lambda t, x, u, v: _norm_power(model, t, x, u, v, iterations))(ts, xs, us, v0)
+    return jax.vmap(lambda t, x, u, v: _norm_power(model, t, x, u, v, max_iterations, tol))(
+        ts, xs, us, v0
+    )
 
 
 def local_lipschitz(
@@ -89,15 +107,17 @@ def local_lipschitz(
     *,
     inputs: AbstractInput | None = None,
     method: Method = "auto",
-    iterations: int = 100,
+    max_iterations: int = 1000,
+    tol: float = 1e-10,
     key: PRNGKeyArray | None = None,
 ) -> Float[Array, " m"]:
     """L(x) = ||J_f(x)||_2 at every state of `states` (see the module docstring).
 
     `states` is an array (m, n) of states (evaluated at t = 0), a `Trajectory` or list of them
     (evaluated at their times, with u(t) from `inputs`), or a `Region`. `method` is "svd"
-    (exact), "power" (power iteration with `iterations` jvp/vjp pairs, started from a random
-    vector drawn with `key`, default `jax.random.key(0)`) or "auto" (SVD up to n = 64).
+    (exact), "power" (power iteration, one jvp/vjp pair per step, started from a random vector
+    drawn with `key`, default `jax.random.key(0)`, until the estimate changes by less than
+    `tol` relative, at most `max_iterations` steps) or "auto" (SVD up to n = 64).
     One compiled function per model structure and shape: new states or parameters reuse it.
     """
     if not isinstance(model, AbstractVectorField):
@@ -107,12 +127,16 @@ def local_lipschitz(
         )
     reg = region(states, inputs=inputs, name="states")
     how = _resolve_method(method, reg.dim)
-    if iterations < 1:
-        raise InputError(f"`iterations` must be at least 1; got {iterations}.")
+    if max_iterations < 1:
+        raise InputError(f"`max_iterations` must be at least 1; got {max_iterations}.")
+    if not tol >= 0:
+        raise InputError(f"`tol` must be >= 0; got {tol}.")
     key = jax.random.key(0) if key is None else key
     v0 = jax.random.normal(key, reg.xs.shape, dtype=reg.xs.dtype)
     _check_field_shape(model, reg)
-    return _lipschitz_compiled(model, reg.xs, reg.ts, reg.us, v0, how, int(iterations))
+    return _lipschitz_compiled(
+        model, reg.xs, reg.ts, reg.us, v0, how, int(max_iterations), float(tol)
+    )
 
 
 def _check_field_shape(model: AbstractVectorField, reg: Region) -> None:
@@ -202,7 +226,8 @@ def lipschitz_report(
     test_inputs: AbstractInput | None = None,
     quantile: float = 0.95,
     method: Method = "auto",
-    iterations: int = 100,
+    max_iterations: int = 1000,
+    tol: float = 1e-10,
     key: PRNGKeyArray | None = None,
 ) -> LipschitzReport:
     """Compare ||J_f(x)||_2 on Omega_train (states the training data visit) and Omega_test
@@ -228,7 +253,7 @@ def lipschitz_report(
         horizon = test.span
     if not (np.isfinite(horizon) and horizon >= 0):
         raise InputError(f"`horizon` must be a finite time >= 0; got {horizon}.")
-    kwargs = dict(method=method, iterations=iterations, key=key)
+    kwargs = dict(method=method, max_iterations=max_iterations, tol=tol, key=key)
     l_train = np.asarray(local_lipschitz(model, train, **kwargs))
     l_test = np.asarray(local_lipschitz(model, test, **kwargs))
     for name, values in (("train_region", l_train), ("test_region", l_test)):
