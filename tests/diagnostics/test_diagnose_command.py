@@ -19,6 +19,12 @@ def cascade():
     return cellode.load_model(cellode.builtin_model_path("cascade"))
 
 
+def test_diagnose_is_a_command():
+    result = runner.invoke(app, ["diagnose", "--help"])
+    assert result.exit_code == 0
+    assert "--condition" in result.output and "--data" in result.output
+
+
 def test_condition_syntax(cascade, tmp_path):
     change = parse_condition(["L=2.0", "x0.R=0.5", "K=0.7", "kon=4"], cascade)
     assert change.initial == {"R": 0.5, "K": 0.7}

@@ -118,6 +118,9 @@ def test_figure(truth, training, tmp_path):
     assert (tmp_path / "ood.png").stat().st_size > 10_000
     lip = cellode.plot_lipschitz(report.lipschitz)
     assert isinstance(lip, Figure)
+    grid = np.linspace(-1.0, 1.0, 5)
+    ftle_map = cellode.plot_ftle_map(grid, grid[:4], np.zeros((4, 5)) - 0.3)
+    assert len(ftle_map.axes) == 2  # the map and its colour bar
 
 
 @pytest.fixture(scope="module")
