@@ -80,34 +80,44 @@ n_points = 31
 """
 
 
-def test_diagnose_command_writes_report_and_figure(tmp_path):
+def test_diagnose_writes_report_and_figure(tmp_path):
     model = tmp_path / "iso.toml"
     model.write_text(ISOMERISATION)
     out = tmp_path / "a"
-    result = runner.invoke(app, ["diagnose", str(model), "--condition", "A=5", "--out", str(out)])
-    assert result.exit_code == 0, result.output
+    diagnosis = cellode.diagnose_model_file(model, out, conditions=["A=5"])
+    report = diagnosis.report
     # Five times the material: states far from the nominal run, same (linear) Lipschitz.
-    assert "Condition 'A=5': extrapolating" in result.output
-    assert "Lipschitz" not in result.output.splitlines()[0]
-    text = (out / "diagnosis.txt").read_text()
-    assert text.startswith("isomerisation") and "Conservation drift" in text
-    assert (out / "diagnosis.png").stat().st_size > 10_000
-
-    # Training data = the nominal trajectory itself: the nominal condition is inside.
-    report = cellode.diagnose_model_file(model, tmp_path / "b").report
-    np.testing.assert_allclose(report.states.sum(axis=1), 1.0, rtol=1e-9)  # A + B conserved
+    assert report.extrapolating
+    assert report.verdict.startswith("extrapolating: ")
+    assert "Lipschitz" not in report.verdict
+    assert report.lipschitz.ratio == pytest.approx(1.0)
+    np.testing.assert_allclose(report.states.sum(axis=1), 5.0, rtol=1e-9)  # A + B conserved
     assert report.drift is not None and np.max(report.drift) < 1e-9
     # The one decaying mode (rate kf + kb = 3) once the law A + B is projected out.
     assert report.ftle == pytest.approx(-3.0, rel=1e-6)
+    text = (out / "diagnosis.txt").read_text()
+    assert text.startswith("isomerisation") and "Condition 'A=5': extrapolating" in text
+    assert "Conservation drift" in text
+    assert diagnosis.files == (out / "diagnosis.txt", out / "diagnosis.png")
+    assert (out / "diagnosis.png").stat().st_size > 10_000
+
+
+def test_diagnose_command_with_training_data(tmp_path):
+    model = tmp_path / "iso.toml"
+    model.write_text(ISOMERISATION)
+    # Training data = the exact nominal solution, A(t) = 1/3 + (2/3) e^{-3t}: inside.
     data = tmp_path / "train.csv"
     with data.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["time", "B", "A"])  # columns found by name, in any order
-        for t, row in zip(report.ts, report.states, strict=True):
-            writer.writerow([t, row[1], row[0]])
+        for t in np.linspace(0.0, 3.0, 31):
+            a = 1 / 3 + (2 / 3) * np.exp(-3 * t)
+            writer.writerow([t, 1 - a, a])
+    out = tmp_path / "b"
     result = runner.invoke(app, ["diagnose", str(model), "--data", str(data), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "Condition 'nominal': inside the training region" in result.output
+    assert f"wrote {out / 'diagnosis.png'}" in result.output
 
 
 @pytest.mark.slow

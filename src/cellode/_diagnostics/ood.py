@@ -26,7 +26,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import equinox as eqx
-import jax.numpy as jnp
 import numpy as np
 import scipy.spatial
 from jaxtyping import Array, ArrayLike, Float, Int
@@ -273,10 +272,7 @@ def ood_report(
         xs, ts = x0[None, :], np.asarray([condition.t0 or float(np.asarray(condition.ts)[0])])
     t_start = float(ts[0]) if condition.t0 is None else float(condition.t0)
     horizon = float(np.asarray(condition.ts)[-1]) - t_start
-    us = None
-    if condition.inputs is not None:
-        us = jnp.stack([condition.inputs(jnp.asarray(t)) for t in ts])
-    test = Region(jnp.asarray(xs), jnp.asarray(ts), us)
+    test = region(xs, ts=ts, inputs=condition.inputs, name="the condition's trajectory")
     train_np = np.asarray(train.xs)
     distance = distance_to_training(xs, train_np)
     lip = LipschitzReport(

@@ -89,10 +89,8 @@ def region(
                 f"`{name}`: `ts` must give one time per state, shape ({xs.shape[0]},); got "
                 f"{times.shape}."
             )
-        us = None
-        if inputs is not None:
-            us = np.stack([np.asarray(inputs(t)) for t in times]) if times.size else None
-        out = Region(jnp.asarray(xs), jnp.asarray(times), None if us is None else jnp.asarray(us))
+        us = None if inputs is None else _input_values(inputs, times)
+        out = Region(jnp.asarray(xs), jnp.asarray(times), us)
     _check(out, name)
     return out
 
@@ -117,10 +115,15 @@ def _from_trajectories(
         xs.append(x)
         ts.append(np.asarray(traj.ts))
     xs_all, ts_all = np.concatenate(xs), np.concatenate(ts)
-    us = None
-    if inputs is not None:
-        us = jnp.asarray(jax.vmap(inputs)(jnp.asarray(ts_all)))
+    us = None if inputs is None else _input_values(inputs, ts_all)
     return Region(jnp.asarray(xs_all), jnp.asarray(ts_all), us)
+
+
+def _input_values(inputs: AbstractInput, ts: np.ndarray) -> Array:
+    """u(t) at every time, shape (m, p)."""
+    if not isinstance(inputs, AbstractInput):
+        raise InputError(f"`inputs` must be an AbstractInput; got {type(inputs).__name__}.")
+    return jax.vmap(inputs)(jnp.asarray(ts))
 
 
 def _check(r: Region, name: str) -> None:
