@@ -170,3 +170,20 @@ def test_new_states_horizons_and_parameters_reuse_the_compiled_solve():
     cellode.ftle(FunctionField(counted, jnp.ones((2, 2))), [0.0, 1.0], 4.0, **TOL)
     assert first > 2
     assert len(traces) - first == 2  # one shape check per call, no retrace of the solve
+
+
+def dosed(t, x, u, A):
+    return u[0] * (A @ x)
+
+
+def test_time_dependent_inputs_are_followed_across_their_jumps():
+    # x' = u(t) A x with normal A: Phi(T) = exp(A int_0^T u dt), so
+    # lambda = max Re eig(A) * (1/T) int_0^T u dt exactly.
+    A = np.array([[-0.5, 2.0], [-2.0, -0.5]])
+    dose = cellode.PiecewiseConstant([0.7, 2.2], [1.0, 4.0, 0.5])
+    T = 3.0
+    mean_dose = (0.7 * 1.0 + 1.5 * 4.0 + 0.8 * 0.5) / T
+    result = cellode.ftle(
+        FunctionField(dosed, jnp.asarray(A)), [1.0, 0.0], T, inputs=dose, segments=4, **TOL
+    )
+    assert float(result.largest) == pytest.approx(-0.5 * mean_dose, rel=1e-7)

@@ -171,3 +171,10 @@ def test_bad_input_names_the_argument(truth, training):
         cellode.ood_report(
             truth, training, condition([1.0, 0.0], observed=jnp.zeros((3, 2))), **SOLVE
         )
+
+
+def test_growing_perturbations_are_warned_about(truth, training):
+    # Near the unstable focus at the origin, perturbations grow like e^t until the cycle.
+    report = cellode.ood_report(truth, training, condition([0.01, 0.0]), **SOLVE)
+    assert report.ftle * report.horizon > 1
+    assert any("positive finite-time Lyapunov exponent" in w for w in report.warnings)
