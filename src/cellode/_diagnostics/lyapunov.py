@@ -181,7 +181,6 @@ def _prepare(
     laws,
     directions,
     segments: int,
-    solver,
     inputs: AbstractInput | None,
     x0_name: str,
 ):
@@ -201,6 +200,10 @@ def _prepare(
         raise InputError("give `laws` or `directions`, not both.")
     if laws is not None:
         q0 = nullspace_directions(laws)
+        if q0.shape[0] != n:
+            raise InputError(
+                f"`laws` are over {q0.shape[0]} species but `{x0_name}` has {n} entries."
+            )
     elif directions is not None:
         q0, _ = jnp.linalg.qr(jnp.asarray(directions, dtype=x0.dtype))
     else:
@@ -277,9 +280,7 @@ def ftle(
     Compiled once per model structure, number of segments and solver.
     """
     x = _as_states(x0, "x0", 1)
-    q0, projector = _prepare(
-        model, x, horizon, t0, laws, directions, segments, solver, inputs, "x0"
-    )
+    q0, projector = _prepare(model, x, horizon, t0, laws, directions, segments, inputs, "x0")
     solver = _resolve_solver(solver, model, x, t0, horizon, inputs)
     out = _ftle_compiled(
         model,
@@ -322,13 +323,12 @@ def ftle_map(
     """FTLEs from many initial states at once (a grid or a sample, rows of `x0s`), by `jax.vmap`.
 
     Returns an `FTLE` whose fields have a leading batch axis of length m. Failed solves give
-    NaN exponents and a non-successful `result` in their row instead of raising. For a grid,
+    NaN exponents and a non-successful `result` in their row instead of raising.
+    `solver="auto"` decides once, from the stiffness at the first row. For a grid,
     build the rows with `np.stack(np.meshgrid(...), -1).reshape(-1, n)` and reshape `largest`.
     """
     xs = _as_states(x0s, "x0s", 2)
-    q0, projector = _prepare(
-        model, xs[0], horizon, t0, laws, directions, segments, solver, inputs, "x0s"
-    )
+    q0, projector = _prepare(model, xs[0], horizon, t0, laws, directions, segments, inputs, "x0s")
     solver = _resolve_solver(solver, model, xs[0], t0, horizon, inputs)
     run = jax.vmap(
         _ftle_compiled,

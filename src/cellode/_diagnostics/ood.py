@@ -293,7 +293,8 @@ def ood_report(
                     t0=t_start,
                     inputs=condition.inputs,
                     laws=laws,
-                    solver=solver,
+                    # The solver simulate chose for the condition (its "auto" knows best).
+                    solver=traj.stats.solver if solver == "auto" else solver,
                     rtol=rtol,
                     atol=atol,
                 ).largest
