@@ -252,7 +252,7 @@ def _as_states(x0: ArrayLike, name: str, ndim: int) -> Array:
 def _resolve_solver(solver, model, x0, t0, horizon, inputs):
     if not (isinstance(solver, str) and solver.lower() == "auto"):
         return solver
-    return choose_solver(model, t0, x0, _u0(inputs, t0), t0 + horizon).name
+    return choose_solver(model, t0, x0, _u0(inputs, t0), t0 + horizon, inputs=inputs).name
 
 
 def ftle(
