@@ -137,6 +137,11 @@ def test_a_solution_that_blows_up_raises_and_maps_give_nan():
     field = FunctionField(blow_up, jnp.asarray(1.0))  # x' = x^2 blows up at t = 1 / x0
     with pytest.raises(SolveError, match="variational equation"):
         cellode.ftle(field, [1.0], 2.0, segments=2, **TOL)
+    batch = cellode.ftle_map(field, [[0.1], [1.0]], 2.0, segments=2, **TOL)
+    assert np.asarray(batch.succeeded).tolist() == [True, False]
+    assert np.isnan(float(batch.largest[1]))
+    # x' = x^2: Phi(T) = (x(T) / x0)^2 = (1 - x0 T)^-2, so lambda = -2 log(1 - x0 T) / T.
+    assert float(batch.largest[0]) == pytest.approx(-2 * np.log(1 - 0.1 * 2.0) / 2.0, rel=1e-7)
 
 
 def test_bad_input_names_the_argument():
