@@ -9,6 +9,7 @@ once, first thing in your program (the `cellode` command does this itself):
 Importing cellode never flips it. Code that needs float64 raises `PrecisionError` when it is off.
 """
 
+from ._cli.diagnose_command import diagnose_model_file as diagnose_model_file
 from ._data.experiment import Experiment as Experiment
 from ._data.measurements_csv import read_measurements as read_measurements
 from ._data.measurements_csv import write_measurements as write_measurements
@@ -17,6 +18,20 @@ from ._data.noise import Gaussian as Gaussian
 from ._data.noise import GaussianFull as GaussianFull
 from ._data.noise import LogNormal as LogNormal
 from ._data.observables import Observables as Observables
+from ._diagnostics.lipschitz import LipschitzReport as LipschitzReport
+from ._diagnostics.lipschitz import lipschitz_report as lipschitz_report
+from ._diagnostics.lipschitz import local_lipschitz as local_lipschitz
+from ._diagnostics.lyapunov import FTLE as FTLE
+from ._diagnostics.lyapunov import ftle as ftle
+from ._diagnostics.lyapunov import ftle_map as ftle_map
+from ._diagnostics.ood import Condition as Condition
+from ._diagnostics.ood import OODReport as OODReport
+from ._diagnostics.ood import OODThresholds as OODThresholds
+from ._diagnostics.ood import distance_to_training as distance_to_training
+from ._diagnostics.ood import ood_report as ood_report
+from ._diagnostics.region import Region as Region
+from ._diagnostics.region import region as region
+from ._diagnostics.region import sample_box as sample_box
 from ._diagnostics.stiffness import StiffnessReport as StiffnessReport
 from ._diagnostics.stiffness import plot_stiffness as plot_stiffness
 from ._diagnostics.stiffness import stiffness as stiffness
@@ -81,6 +96,9 @@ from ._networks.network import Reaction as Reaction
 from ._networks.network import ReactionNetwork as ReactionNetwork
 from ._networks.reduction import ReducedField as ReducedField
 from ._networks.reduction import choose_dependent_species as choose_dependent_species
+from ._plotting.diagnostics import plot_ftle_map as plot_ftle_map
+from ._plotting.diagnostics import plot_lipschitz as plot_lipschitz
+from ._plotting.diagnostics import plot_ood as plot_ood
 from ._plotting.trajectory import plot_ensemble as plot_ensemble
 from ._plotting.trajectory import plot_trajectory as plot_trajectory
 from ._sensitivity.base import AbstractSensitivity as AbstractSensitivity

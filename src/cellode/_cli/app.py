@@ -130,6 +130,46 @@ def fit_command(
     )  # fmt: skip
     typer.echo(report.summary)
     for path in report.files:
+
+@app.command()
+def diagnose(
+    model_file: Annotated[
+        Path, typer.Argument(help="TOML model file.", exists=True, dir_okay=False)
+    ],
+    condition: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--condition",
+            help="A change to the nominal experiment: NAME=VALUE for a species' initial value "
+            "(or x0.NAME=VALUE), a parameter, or an input held constant; or a TOML condition "
+            "file. Repeat for several changes.",
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="CSV of training states (a column per species, optional time column); default: "
+            "the nominal simulation.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the report and figure.")] = Path(
+        "."
+    ),
+    t_end: Annotated[float | None, typer.Option(help="End time (default: the file's).")] = None,
+    n_points: Annotated[int | None, typer.Option(help="Number of save times.")] = None,
+) -> None:
+    """Can the model be trusted under a new condition? Write the out-of-distribution report
+    (distance from the training states, Lipschitz ratio, FTLE, conservation drift) and figure."""
+    from .diagnose_command import diagnose_model_file
+
+    result = diagnose_model_file(
+        model_file, out, conditions=condition or (), data=data, t_end=t_end, n_points=n_points
+    )
+    typer.echo(result.report.summary())
+    for path in result.files:
         typer.echo(f"wrote {path}")
 
 
