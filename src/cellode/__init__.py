@@ -52,8 +52,11 @@ from ._networks.reduction import ReducedField as ReducedField
 from ._networks.reduction import choose_dependent_species as choose_dependent_species
 from ._plotting.trajectory import plot_ensemble as plot_ensemble
 from ._plotting.trajectory import plot_trajectory as plot_trajectory
+from ._sensitivity.backsolve import BacksolveAdjoint as BacksolveAdjoint
 from ._sensitivity.base import AbstractSensitivity as AbstractSensitivity
 from ._sensitivity.base import DiscreteAdjoint as DiscreteAdjoint
+from ._sensitivity.checkpointed_adjoint import CheckpointedAdjoint as CheckpointedAdjoint
+from ._sensitivity.forward import ForwardSensitivity as ForwardSensitivity
 from ._simulation.simulate import simulate as simulate
 from ._simulation.trajectory import RESULTS as RESULTS
 from ._simulation.trajectory import SolverStats as SolverStats
