@@ -57,6 +57,8 @@ from ._sensitivity.base import AbstractSensitivity as AbstractSensitivity
 from ._sensitivity.base import DiscreteAdjoint as DiscreteAdjoint
 from ._sensitivity.checkpointed_adjoint import CheckpointedAdjoint as CheckpointedAdjoint
 from ._sensitivity.forward import ForwardSensitivity as ForwardSensitivity
+from ._sensitivity.running_cost import WithRunningCost as WithRunningCost
+from ._sensitivity.running_cost import simulate_with_cost as simulate_with_cost
 from ._simulation.simulate import simulate as simulate
 from ._simulation.trajectory import RESULTS as RESULTS
 from ._simulation.trajectory import SolverStats as SolverStats
