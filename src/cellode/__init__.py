@@ -9,6 +9,10 @@ once, first thing in your program (the `cellode` command does this itself):
 Importing cellode never flips it. Code that needs float64 raises `PrecisionError` when it is off.
 """
 
+from ._diagnostics.gradients import GradientCheck as GradientCheck
+from ._diagnostics.gradients import ToleranceStudy as ToleranceStudy
+from ._diagnostics.gradients import gradient_check as gradient_check
+from ._diagnostics.gradients import gradient_error_vs_tolerance as gradient_error_vs_tolerance
 from ._errors import CellodeError as CellodeError
 from ._errors import InputError as InputError
 from ._errors import ModelError as ModelError

@@ -28,7 +28,13 @@ X0 = jnp.array([2.0, 1.0])
 def decay_grad(k, x0, ts, weights, sensitivity):
     def loss(k, x0):
         traj = cd.simulate(
-            cd.FunctionField(decay, k), x0, ts, t0=0.0, solver="tsit5", rtol=1e-10, atol=1e-12,
+            cd.FunctionField(decay, k),
+            x0,
+            ts,
+            t0=0.0,
+            solver="tsit5",
+            rtol=1e-10,
+            atol=1e-12,
             sensitivity=sensitivity,
         )
         return jnp.sum(weights * traj.xs**2)
@@ -64,7 +70,13 @@ LV_TS = jnp.linspace(1.0, 10.0, 10)
 
 def lv_loss(p, x0, sensitivity=None, rtol=1e-10):
     traj = cd.simulate(
-        cd.FunctionField(lotka_volterra, p), x0, LV_TS, t0=0.0, solver="dopri5", rtol=rtol, atol=rtol,
+        cd.FunctionField(lotka_volterra, p),
+        x0,
+        LV_TS,
+        t0=0.0,
+        solver="dopri5",
+        rtol=rtol,
+        atol=rtol,
         sensitivity=sensitivity,
     )
     return jnp.sum((traj.xs - 3.0) ** 2) / 2
@@ -79,8 +91,14 @@ def lv_gradients():
 def test_lotka_volterra_methods_match_central_differences(lv_gradients):
     loss = jax.jit(lv_loss)
     h = 1e-6
-    fd_p = [(loss(LV_P.at[i].add(h), LV_X0) - loss(LV_P.at[i].add(-h), LV_X0)) / (2 * h) for i in range(4)]
-    fd_x0 = [(loss(LV_P, LV_X0.at[i].add(h)) - loss(LV_P, LV_X0.at[i].add(-h))) / (2 * h) for i in range(2)]
+    fd_p = [
+        (loss(LV_P.at[i].add(h), LV_X0) - loss(LV_P.at[i].add(-h), LV_X0)) / (2 * h)
+        for i in range(4)
+    ]
+    fd_x0 = [
+        (loss(LV_P, LV_X0.at[i].add(h)) - loss(LV_P, LV_X0.at[i].add(-h))) / (2 * h)
+        for i in range(2)
+    ]
     for name, (g_p, g_x0) in lv_gradients.items():
         np.testing.assert_allclose(g_p, fd_p, rtol=1e-5, err_msg=name)
         np.testing.assert_allclose(g_x0, fd_x0, rtol=1e-5, err_msg=name)
@@ -112,8 +130,15 @@ def dose_grad(k, x0, doses, sensitivity):
         inputs = cd.PiecewiseConstant([1.0, 2.5], doses)
         ts = jnp.array([1.5, 4.0])
         traj = cd.simulate(
-            cd.FunctionField(dosed_decay, k), x0, ts, t0=0.0, inputs=inputs, solver="tsit5",
-            rtol=1e-10, atol=1e-12, sensitivity=sensitivity,
+            cd.FunctionField(dosed_decay, k),
+            x0,
+            ts,
+            t0=0.0,
+            inputs=inputs,
+            solver="tsit5",
+            rtol=1e-10,
+            atol=1e-12,
+            sensitivity=sensitivity,
         )
         return traj.xs[0, 0] + traj.xs[1, 0]
 
@@ -169,9 +194,15 @@ def test_vmap_of_gradients_equals_loop():
 def running_cost_grad(k, x0, sensitivity):
     def loss(k, x0):
         traj, q = cd.simulate_with_cost(
-            cd.FunctionField(decay, k), x0, jnp.array([1.0, 3.0]),
+            cd.FunctionField(decay, k),
+            x0,
+            jnp.array([1.0, 3.0]),
             lambda t, x, u, model: model.params[0] * jnp.sum(x**2),
-            t0=0.0, solver="tsit5", rtol=1e-10, atol=1e-12, sensitivity=sensitivity,
+            t0=0.0,
+            solver="tsit5",
+            rtol=1e-10,
+            atol=1e-12,
+            sensitivity=sensitivity,
         )
         return q[-1] + traj.xs[0, 0]
 

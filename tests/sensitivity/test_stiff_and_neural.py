@@ -12,9 +12,7 @@ import cellode as cd
 def robertson(t, x, u, log_k):
     k1, k2, k3 = jnp.exp(log_k)
     y1, y2, y3 = x
-    return jnp.stack(
-        [-k1 * y1 + k3 * y2 * y3, k1 * y1 - k2 * y2**2 - k3 * y2 * y3, k2 * y2**2]
-    )
+    return jnp.stack([-k1 * y1 + k3 * y2 * y3, k1 * y1 - k2 * y2**2 - k3 * y2 * y3, k2 * y2**2])
 
 
 LOG_K = jnp.log(jnp.array([0.04, 3e7, 1e4]))
@@ -24,8 +22,14 @@ R_TS = jnp.array([1.0, 10.0, 100.0])
 
 def robertson_loss(log_k, x0, sensitivity=None, solver="kvaerno5"):
     traj = cd.simulate(
-        cd.FunctionField(robertson, log_k), x0, R_TS, t0=0.0, solver=solver, rtol=1e-8,
-        atol=1e-10, sensitivity=sensitivity,
+        cd.FunctionField(robertson, log_k),
+        x0,
+        R_TS,
+        t0=0.0,
+        solver=solver,
+        rtol=1e-8,
+        atol=1e-10,
+        sensitivity=sensitivity,
     )
     return jnp.sum(traj.xs[:, 0]) + 1e4 * jnp.sum(traj.xs[:, 1])
 
@@ -40,7 +44,10 @@ def test_robertson_gradients_with_an_implicit_solver():
     reference = grad(LOG_K, R_X0, cd.DiscreteAdjoint())
     loss = jax.jit(robertson_loss)
     h = 1e-6
-    fd = [(loss(LOG_K.at[i].add(h), R_X0) - loss(LOG_K.at[i].add(-h), R_X0)) / (2 * h) for i in range(3)]
+    fd = [
+        (loss(LOG_K.at[i].add(h), R_X0) - loss(LOG_K.at[i].add(-h), R_X0)) / (2 * h)
+        for i in range(3)
+    ]
     np.testing.assert_allclose(reference[0], fd, rtol=1e-4)
     for method in (cd.ForwardSensitivity(), cd.CheckpointedAdjoint(checkpoints=4)):
         g_k, g_x0 = grad(LOG_K, R_X0, method)
@@ -60,7 +67,13 @@ class NeuralField(cd.AbstractVectorField):
 
 def neural_loss(field, ts, sensitivity):
     traj = cd.simulate(
-        field, jnp.array([2.0, 0.0]), ts, t0=0.0, solver="tsit5", rtol=1e-9, atol=1e-9,
+        field,
+        jnp.array([2.0, 0.0]),
+        ts,
+        t0=0.0,
+        solver="tsit5",
+        rtol=1e-9,
+        atol=1e-9,
         sensitivity=sensitivity,
     )
     return jnp.mean((traj.xs - jnp.array([1.0, -0.5])) ** 2)
@@ -89,7 +102,9 @@ def test_neural_ode_methods_agree(neural):
     assert ref.shape == (2 * 8 + 8 + 8 * 2 + 2,)
     for name, g in grads.items():
         flat = jax.flatten_util.ravel_pytree(eqx.filter(g, eqx.is_inexact_array))[0]
-        np.testing.assert_allclose(flat, ref, rtol=1e-6, atol=1e-9 * np.abs(ref).max(), err_msg=name)
+        np.testing.assert_allclose(
+            flat, ref, rtol=1e-6, atol=1e-9 * np.abs(ref).max(), err_msg=name
+        )
 
 
 def test_neural_ode_directional_derivatives_match_central_differences(neural):

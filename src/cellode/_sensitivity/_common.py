@@ -56,8 +56,11 @@ def save_times(problem: ODEProblem, extra: Float[Array, " k"]) -> tuple[Array, A
 
 
 def forward_solve(
-    problem: ODEProblem, saveat_ts: Float[Array, " M"], y0: PyTree[Array] | None = None,
-    term: diffrax.AbstractTerm | None = None, args: Any = None,
+    problem: ODEProblem,
+    saveat_ts: Float[Array, " M"],
+    y0: PyTree[Array] | None = None,
+    term: diffrax.AbstractTerm | None = None,
+    args: Any = None,
 ) -> diffrax.Solution:
     """One undifferentiated solve from t0 to ts[-1], saving at `saveat_ts` and at the end."""
     saveat = diffrax.SaveAt(subs=[diffrax.SubSaveAt(ts=saveat_ts), diffrax.SubSaveAt(t1=True)])

@@ -75,7 +75,10 @@ def _augmented_solve(diff: tuple, rest: ODEProblem) -> tuple[SolveOutput, Array,
         jnp.eye(n, dtype=problem.x0.dtype),
     )
     sol = forward_solve(
-        problem, problem.ts, y0=y0, term=diffrax.ODETerm(sensitivity_rhs),
+        problem,
+        problem.ts,
+        y0=y0,
+        term=diffrax.ODETerm(sensitivity_rhs),
         args=(flat, unravel, static),
     )
     (xs, s_theta, s_x0), (x_end, *_) = sol.ys
@@ -93,7 +96,7 @@ def _jvp(primals: tuple, tangents: tuple) -> tuple[SolveOutput, Any]:
     diff, rest = primals
     t_diff, _ = tangents  # the times and tolerances are not differentiated
     out, s_theta, s_x0 = _augmented_solve(diff, rest)
-    model, inputs, x0 = diff
+    model, inputs, _ = diff
     t_model, t_inputs, t_x0 = (None, None, None) if t_diff is None else t_diff
     params, _ = eqx.partition((model, inputs), eqx.is_inexact_array)
     t_params = jax.tree.map(
@@ -107,6 +110,7 @@ def _jvp(primals: tuple, tangents: tuple) -> tuple[SolveOutput, Any]:
     if t_x0 is not None:
         t_xs = t_xs + jnp.einsum("knm,m->kn", s_x0, t_x0)
     t_out = jax.tree.map(lambda _: None, out)
-    t_out = eqx.tree_at(lambda o: (o.xs, o.x_reached), t_out, (t_xs, t_xs[-1]),
-                        is_leaf=lambda leaf: leaf is None)
+    t_out = eqx.tree_at(
+        lambda o: (o.xs, o.x_reached), t_out, (t_xs, t_xs[-1]), is_leaf=lambda leaf: leaf is None
+    )
     return out, t_out
