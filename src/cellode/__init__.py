@@ -9,6 +9,14 @@ once, first thing in your program (the `cellode` command does this itself):
 Importing cellode never flips it. Code that needs float64 raises `PrecisionError` when it is off.
 """
 
+from ._data.experiment import Experiment as Experiment
+from ._data.measurements_csv import read_measurements as read_measurements
+from ._data.measurements_csv import write_measurements as write_measurements
+from ._data.noise import AbstractNoiseModel as AbstractNoiseModel
+from ._data.noise import Gaussian as Gaussian
+from ._data.noise import GaussianFull as GaussianFull
+from ._data.noise import LogNormal as LogNormal
+from ._data.observables import Observables as Observables
 from ._diagnostics.gradients import GradientCheck as GradientCheck
 from ._diagnostics.gradients import ToleranceStudy as ToleranceStudy
 from ._diagnostics.gradients import gradient_check as gradient_check
@@ -19,6 +27,12 @@ from ._errors import ModelError as ModelError
 from ._errors import PrecisionError as PrecisionError
 from ._errors import SolveError as SolveError
 from ._examples.builtin import builtin_model_path as builtin_model_path
+from ._fitting.optimise import FitResult as FitResult
+from ._fitting.optimise import fit as fit
+from ._fitting.optimise import fit_least_squares as fit_least_squares
+from ._fitting.optimise import load_result as load_result
+from ._fitting.problem import Estimate as Estimate
+from ._fitting.problem import Problem as Problem
 from ._inputs import AbstractInput as AbstractInput
 from ._inputs import Constant as Constant
 from ._inputs import PiecewiseConstant as PiecewiseConstant
@@ -27,7 +41,11 @@ from ._inputs import Stacked as Stacked
 from ._io.csv import write_trajectory_csv as write_trajectory_csv
 from ._models.discrete_map import AbstractDiscreteMap as AbstractDiscreteMap
 from ._models.discrete_map import FunctionMap as FunctionMap
+from ._models.hybrid import Correction as Correction
+from ._models.hybrid import HybridRates as HybridRates
+from ._models.hybrid import NeuralRates as NeuralRates
 from ._models.mass_action import MassAction as MassAction
+from ._models.neural import NeuralField as NeuralField
 from ._models.polynomial_net import ExactPolynomialNet as ExactPolynomialNet
 from ._models.rate_laws import RateLawField as RateLawField
 from ._models.resnet_euler import EulerConvergence as EulerConvergence
