@@ -70,8 +70,8 @@ def main() -> None:
             checkpoints=ms
         ),
         "DiscreteAdjoint() (diffrax recursive checkpointing)": lambda ms: cd.DiscreteAdjoint(),
-        "CheckpointedAdjoint(16, segment_max_steps=160)": lambda ms: cd.CheckpointedAdjoint(
-            checkpoints=16, segment_max_steps=160
+        "CheckpointedAdjoint(16, segment_max_steps=200)": lambda ms: cd.CheckpointedAdjoint(
+            checkpoints=16, segment_max_steps=200
         ),
         "CheckpointedAdjoint(16) (default segment buffer)": lambda ms: cd.CheckpointedAdjoint(
             checkpoints=16
@@ -91,10 +91,10 @@ def main() -> None:
                 + ("" if np.all(np.isfinite(grad)) else " (NaN: buffer too small)")
             )
         print(f"| {name} | " + " | ".join(cells) + " |")
-    print("\nCheckpointedAdjoint memory versus K at T = 100 (segment_max_steps=160):")
+    print("\nCheckpointedAdjoint memory versus K at T = 100 (segment_max_steps=200):")
     for k in (8, 64, 256):
         mem, grad = gradient_memory(
-            100.0, cd.CheckpointedAdjoint(checkpoints=k, segment_max_steps=160), 2 * steps[100.0]
+            100.0, cd.CheckpointedAdjoint(checkpoints=k, segment_max_steps=200), 2 * steps[100.0]
         )
         print(f"  K = {k:4d}: {mem / 1e3:.1f} kB")
 

@@ -13,6 +13,7 @@ from jaxtyping import Array, Float
 from .._simulation.problem import ODEProblem, SolveOutput
 from ._common import (
     attach,
+    backward_controller,
     detach,
     forward_solve,
     poison,
@@ -170,7 +171,7 @@ def _bwd(residuals, cotangent, perturbed, diff, problem, segment_steps, checkpoi
             (a, jax.tree.map(jnp.zeros_like, params)),
             (params, static, dense, t_start, t_end),
             saveat=diffrax.SaveAt(t1=True),
-            stepsize_controller=problem.controller,
+            stepsize_controller=backward_controller(problem),
             max_steps=problem.max_steps,
             throw=False,
         )
