@@ -58,28 +58,32 @@ class CheckpointedAdjoint(AbstractSensitivity):
     parameters (neural and hybrid models), at memory independent of the number of steps.
 
     Forward pass: one solve that keeps the states at the observation times `ts` (returned anyway)
-    and at `checkpoints - 1` extra times that cut [t0, T] into K equal segments; nothing else.
-    The grid of these times splits [t0, T] into intervals (t_{i-1}, t_i).
+    and at `checkpoints - 1` extra times c_1 < ... < c_{K-1} that cut [t0, T] into K segments of
+    equal length; nothing else.
 
-    Backward pass, interval by interval from the last: re-integrate x from the stored state at
-    t_{i-1} with dense output, then integrate the adjoint a(t) = (dL/dx(t))^T and the parameter
-    gradient g backwards from t_i to t_{i-1},
+    Backward pass, segment by segment from the last: re-integrate x from the checkpoint with
+    dense output (once per segment), then integrate the adjoint a(t) = (dL/dx(t))^T and the
+    parameter gradient g backwards through the segment,
 
         da/dt = -(df/dx)^T a,    dg/dt = -(df/dtheta)^T a,
 
-    by vector–Jacobian products. At every observation time t_k the adjoint jumps,
-    a(t_k^-) = a(t_k^+) + (dL/dx(t_k))^T: with `jax.custom_vjp` these jumps are exactly the
+    by vector–Jacobian products, stopping at every observation time t_k, where the adjoint jumps:
+    a(t_k^-) = a(t_k^+) + (dL/dx(t_k))^T. With `jax.custom_vjp` these jumps are exactly the
     cotangents of `xs[k]`, whatever the loss (terminal, discrete observations, or both).
     At the end grad_theta L = g(t0) = integral_{t0}^{T} (df/dtheta)^T a dt and grad_{x0} L = a(t0).
     A running cost integral r(t, x, theta) dt is handled by the same adjoint once it is part of
-    the state (see `with_running_cost`): then da/dt gets the term -(dr/dx)^T.
+    the state (`simulate_with_cost`): then da/dt gets the term -(dr/dx)^T.
 
     The backward solve uses the forward solver (implicit when the forward one was, as stiff
-    problems need) and the same step-size controller, which also steps exactly onto every jump of
-    u(t) in reverse. Memory: the K checkpoint states plus the dense output of one interval,
-    which `segment_max_steps` bounds (default: `max_steps // checkpoints`, at least 256); if
-    one interval needs more steps the gradient is NaN: raise `checkpoints` or
-    `segment_max_steps`. Compute: about one more forward solve plus the backward solve.
+    problems need) and the same tolerances; it steps exactly onto every jump of u(t), in reverse.
+    Its error control measures a only: g is a quadrature along the same steps (as in SUNDIALS,
+    whose quadratures are left out of error control by default).
+
+    Memory: the K checkpoint states (besides the returned xs) plus the dense output of one
+    segment, a buffer of `segment_max_steps` steps (default `max_steps // checkpoints`, at least
+    256): O(K d + B s d) for s stages, whatever the horizon. If a segment needs more steps than
+    the buffer holds, the gradient is NaN (never silently wrong): raise `checkpoints` or
+    `segment_max_steps`. Compute: one more forward solve plus the backward solve.
 
     The gradient is that of the exact solution, up to solver error in both passes (SPEC C6);
     it converges to `DiscreteAdjoint`'s as rtol, atol shrink. Gradients with respect to the
@@ -143,25 +147,37 @@ def _bwd(residuals, cotangent, perturbed, diff, problem, segment_steps, checkpoi
     jumps = jnp.concatenate([ct_xs, jnp.zeros((grid.shape[0] - n_obs, x0.shape[0]), x0.dtype)])
     jumps = jumps[order].at[-1].add(ct_end)
     starts_t = jnp.concatenate([problem.t0[None], grid[:-1]])
-    starts_x = jnp.concatenate([x0[None], states[:-1]])
 
-    def interval(carry, inputs_i):
-        a, g, failed = carry
-        t_start, x_start, t_end, jump = inputs_i
-        a = a + jump
-        dense = diffrax.diffeqsolve(
+    # Segment j runs from checkpoint c_j to c_{j+1} (c_0 = t0, c_K = T); its start state is x0 or
+    # the stored state at the checkpoint time.
+    interior = checkpoint_times(problem, checkpoints)
+    inverse = jnp.argsort(order)
+    seg_t0 = jnp.concatenate([problem.t0[None], interior])
+    seg_t1 = jnp.concatenate([interior, problem.ts[-1:]])
+    seg_x0 = jnp.concatenate([x0[None], states[inverse[n_obs:]]])
+    segment_of = jnp.searchsorted(interior, starts_t, side="right")
+
+    def resolve(j):
+        """x on segment j with dense output: the one forward re-integration per segment."""
+        return diffrax.diffeqsolve(
             problem.term,
             problem.solver,
-            t_start,
-            t_end,
+            seg_t0[j],
+            seg_t1[j],
             problem.dt0,
-            x_start,
+            seg_x0[j],
             problem.args,
             saveat=diffrax.SaveAt(t1=True, dense=True),
             stepsize_controller=problem.controller,
             max_steps=segment_steps,
             throw=False,
         )
+
+    def interval(carry, inputs_i):
+        a, g, failed, dense, current = carry
+        t_start, t_end, jump, j = inputs_i
+        dense = jax.lax.cond(j == current, lambda: dense, lambda: resolve(j))
+        a = a + jump
         back = diffrax.diffeqsolve(
             diffrax.ODETerm(adjoint_rhs),
             problem.solver,
@@ -169,7 +185,7 @@ def _bwd(residuals, cotangent, perturbed, diff, problem, segment_steps, checkpoi
             t_start,
             None if problem.dt0 is None else -problem.dt0,
             (a, jax.tree.map(jnp.zeros_like, params)),
-            (params, static, dense, t_start, t_end),
+            (params, static, dense, seg_t0[j], seg_t1[j]),
             saveat=diffrax.SaveAt(t1=True),
             stepsize_controller=backward_controller(problem),
             max_steps=problem.max_steps,
@@ -179,11 +195,18 @@ def _bwd(residuals, cotangent, perturbed, diff, problem, segment_steps, checkpoi
         g = jax.tree.map(jnp.add, g, g_interval)
         failed = failed | (dense.result != diffrax.RESULTS.successful)
         failed = failed | (back.result != diffrax.RESULTS.successful)
-        return (a_new, g, failed), None
+        return (a_new, g, failed, dense, j), None
 
-    init = (jnp.zeros_like(x0), jax.tree.map(jnp.zeros_like, params), jnp.array(False))
-    (a0, g, failed), _ = jax.lax.scan(
-        interval, init, (starts_t, starts_x, grid, jumps), reverse=True
+    last = jnp.asarray(checkpoints - 1, segment_of.dtype)
+    init = (
+        jnp.zeros_like(x0),
+        jax.tree.map(jnp.zeros_like, params),
+        jnp.array(False),
+        resolve(last),
+        last,
+    )
+    (a0, g, failed, _, _), _ = jax.lax.scan(
+        interval, init, (starts_t, grid, jumps, segment_of), reverse=True
     )
     (grad_model, grad_inputs), grad_x0 = poison((g, a0), failed)
     return grad_model, grad_inputs, grad_x0
