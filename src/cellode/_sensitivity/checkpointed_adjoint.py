@@ -47,6 +47,9 @@ def adjoint_rhs(t: Array, state: tuple[Array, Any], args: tuple[Any, Any, Any]) 
     return -a_dot, jax.tree.map(jnp.negative, g_dot)
 
 
+DEFAULT_SEGMENT_STEPS_CAP = 4096
+
+
 def checkpoint_times(problem: ODEProblem, checkpoints: int) -> Float[Array, " K-1"]:
     """K - 1 interior times that cut [t0, ts[-1]] into K segments of equal length."""
     fractions = jnp.arange(1, checkpoints, dtype=problem.ts.dtype) / checkpoints
@@ -80,8 +83,8 @@ class CheckpointedAdjoint(AbstractSensitivity):
     whose quadratures are left out of error control by default).
 
     Memory: the K checkpoint states (besides the returned xs) plus the dense output of one
-    segment, a buffer of `segment_max_steps` steps (default `max_steps // checkpoints`, at least
-    256): O(K d + B s d) for s stages, whatever the horizon. If a segment needs more steps than
+    segment, a buffer of `segment_max_steps` steps (default `max_steps // checkpoints`, between
+    256 and 4096): O(K d + B s d) for s stages, whatever the horizon. If a segment needs more steps than
     the buffer holds, the gradient is NaN (never silently wrong): raise `checkpoints` or
     `segment_max_steps`. Compute: one more forward solve plus the backward solve.
 
@@ -106,7 +109,10 @@ class CheckpointedAdjoint(AbstractSensitivity):
     def _segment_steps(self, problem: ODEProblem) -> int:
         if self.segment_max_steps is not None:
             return self.segment_max_steps
-        return max(256, -(-problem.max_steps // self.checkpoints))
+        # A static buffer of this many steps is filled per segment: sized to the horizon it
+        # would cost max_steps / K steps of dense output (200 MB for the 128-state Brusselator
+        # at K = 4), so it is capped; a segment that needs more gives a NaN gradient.
+        return min(DEFAULT_SEGMENT_STEPS_CAP, max(256, -(-problem.max_steps // self.checkpoints)))
 
 
 def _forward(diff: tuple, problem: ODEProblem, checkpoints: int) -> tuple[SolveOutput, tuple]:
