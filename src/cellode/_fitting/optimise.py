@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import time
@@ -18,7 +19,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import optax
 import optimistix as optx
-from jaxtyping import Array, PRNGKeyArray
+from jaxtyping import Array, PRNGKeyArray, PyTree
 from tqdm.auto import tqdm
 
 from .._errors import InputError
@@ -61,10 +62,14 @@ def load_result(folder: str | Path, like: Estimate) -> FitResult:
     return FitResult(estimate=estimate, **meta)
 
 
+@functools.lru_cache(maxsize=32)
 def default_optimizer(
     learning_rate: float | optax.Schedule, clip: float = 10.0
 ) -> optax.GradientTransformation:
-    """Adam with global-norm gradient clipping; steps with a non-finite loss are skipped."""
+    """Adam with global-norm gradient clipping; steps with a non-finite loss are skipped.
+
+    Cached: the same settings give the same optimiser object, so compiled steps are reused.
+    """
     return optax.apply_if_finite(
         optax.chain(optax.clip_by_global_norm(clip), optax.adam(learning_rate)),
         max_consecutive_errors=20,
@@ -88,6 +93,7 @@ def fit(
     resume: str | Path | None = None,
     progress: bool = True,
     log_every: int = 1,
+    callback: Callable[[int, float], None] | None = None,
 ) -> FitResult:
     """Minimise the problem's nllh by gradient steps (optax; default Adam with clipping).
 
@@ -96,26 +102,13 @@ def fit(
     every step. `patience` stops when the loss has not improved by `min_delta` for that many
     steps. With `checkpoint_dir` the state is written atomically every `checkpoint_every` steps;
     `resume=<that folder>` continues from its newest checkpoint and gives bit-for-bit the same
-    result as an uninterrupted run.
+    result as an uninterrupted run. `callback(step, loss)` is called after every step.
     """
     method = "adam" if optimizer is None else "optax"
     optimizer = optimizer or default_optimizer(learning_rate)
     key = jr.key(0) if key is None else key
     params, static = eqx.partition(estimate, trainable(estimate))
     opt_state = optimizer.init(params)
-
-    def loss_fn(p, batch_key):
-        est = eqx.combine(p, static)
-        return _minibatch_nllh(problem, est, batch_key, batch_size)
-
-    @eqx.filter_jit
-    def step_fn(p, state, batch_key):
-        loss, grads = eqx.filter_value_and_grad(loss_fn)(p, batch_key)
-        updates, state = optimizer.update(grads, state, p)
-        p = eqx.apply_updates(p, updates)
-        if project is not None:
-            p = eqx.partition(project(eqx.combine(p, static)), trainable(estimate))[0]
-        return p, state, loss
 
     history: list[float] = []
     start_step, best, since_best = 0, math.inf, 0
@@ -131,7 +124,16 @@ def fit(
     bar = tqdm(total=steps, initial=start_step, disable=not progress, desc="fit", unit="step")
     step = start_step
     for step in range(start_step, steps):
-        params, opt_state, loss = step_fn(params, opt_state, jr.fold_in(key, step))
+        params, opt_state, loss = _train_step(
+            params,
+            opt_state,
+            jr.fold_in(key, step),
+            static,
+            problem,
+            optimizer,
+            batch_size,
+            project,
+        )
         loss = float(loss)
         history.append(loss)
         if loss < best - min_delta:
@@ -141,6 +143,8 @@ def fit(
         if progress and (step % log_every == 0 or step == steps - 1):
             bar.set_postfix(loss=f"{loss:.5g}", best=f"{best:.5g}")
         bar.update(1)
+        if callback is not None:
+            callback(step, loss)
         done = step + 1
         if checkpoint_dir is not None and (done % checkpoint_every == 0 or done == steps):
             meta = {"history": history, "best": best, "since_best": since_best}
@@ -160,6 +164,41 @@ def fit(
         seconds=time.perf_counter() - started, method=method,
         solver=problem.solver, info={"solver_choice": problem.solver_reason},
     )  # fmt: skip
+
+
+@eqx.filter_jit
+def objective(problem: Problem, estimate: Estimate) -> Array:
+    """The problem's nllh, compiled once per problem and estimate structure."""
+    return problem.nllh(estimate)
+
+
+@eqx.filter_jit
+def _train_step(
+    params: PyTree,
+    opt_state: PyTree,
+    batch_key: PRNGKeyArray,
+    static: PyTree,
+    problem: Problem,
+    optimizer: optax.GradientTransformation,
+    batch_size: int | None,
+    project: Callable[[Estimate], Estimate] | None,
+) -> tuple[PyTree, PyTree, Array]:
+    """One optimiser step. Module-level, so repeated fits (multistart, resume) reuse the
+    compiled step for the same problem structure and optimiser."""
+
+    def loss_fn(p):
+        return _minibatch_nllh(problem, eqx.combine(p, static), batch_key, batch_size)
+
+    loss, grads = eqx.filter_value_and_grad(loss_fn)(params)
+    # optax mixes Python scalars and integer step counts; let it promote as it expects even
+    # when the caller runs JAX with strict dtype promotion.
+    with jax.numpy_dtype_promotion("standard"):
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+    params = eqx.apply_updates(params, updates)
+    if project is not None:
+        estimate = project(eqx.combine(params, static))
+        params = eqx.partition(estimate, jax.tree_util.tree_map(eqx.is_inexact_array, params))[0]
+    return params, opt_state, loss
 
 
 def _minibatch_nllh(
@@ -198,15 +237,9 @@ def fit_least_squares(
     params, static = eqx.partition(estimate, spec)
     started = time.perf_counter()
 
-    def residuals(p, _):
-        return problem.residuals(eqx.combine(p, static))
-
-    solver = optx.LevenbergMarquardt(rtol=rtol, atol=atol)
-    solution = optx.least_squares(
-        residuals, solver, params, options={"jac": "bwd"}, max_steps=max_steps, throw=False
-    )
+    solution = _levenberg_marquardt(params, static, problem, rtol, atol, max_steps)
     fitted = eqx.combine(solution.value, static)
-    loss = float(problem.nllh(fitted))
+    loss = float(objective(problem, fitted))
     ok = bool(solution.result == optx.RESULTS.successful)
     return FitResult(
         estimate=fitted, loss=loss, history=[loss], steps=int(solution.stats["num_steps"]),
@@ -214,3 +247,14 @@ def fit_least_squares(
         seconds=time.perf_counter() - started, method="levenberg-marquardt",
         solver=problem.solver, info={"solver_choice": problem.solver_reason},
     )  # fmt: skip
+
+
+@eqx.filter_jit
+def _levenberg_marquardt(params, static, problem, rtol, atol, max_steps):
+    def residuals(p, _):
+        return problem.residuals(eqx.combine(p, static))
+
+    solver = optx.LevenbergMarquardt(rtol=rtol, atol=atol)
+    return optx.least_squares(
+        residuals, solver, params, options={"jac": "bwd"}, max_steps=max_steps, throw=False
+    )

@@ -10,7 +10,6 @@ simulation per group, whatever the number of experiments.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import equinox as eqx
 import jax
@@ -118,8 +117,7 @@ def stack_experiments(
     return stacked
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(eqx.Module):
     """Experiments to explain, and how to simulate them: the objective of a fit.
 
     `solver="auto"` is resolved once, here, from the initial model on the first experiment (the
@@ -129,13 +127,13 @@ class Problem:
 
     experiments: tuple[Experiment, ...]
     groups: tuple[ExperimentGroup, ...]
-    solver: str
-    solver_reason: str
-    rtol: float
-    atol: float
-    max_steps: int
     sensitivity: AbstractSensitivity | None
-    t0: float
+    solver: str = eqx.field(static=True)
+    solver_reason: str = eqx.field(static=True)
+    rtol: float = eqx.field(static=True)
+    atol: float = eqx.field(static=True)
+    max_steps: int = eqx.field(static=True)
+    t0: float = eqx.field(static=True)
 
     @classmethod
     def create(
@@ -172,10 +170,11 @@ class Problem:
             x_first = np.asarray(first.x0 if first.x0 is not None else x0_default)
             u0 = None if first.inputs is None else first.inputs(jnp.asarray(t0))
             choice = choose_solver(
-                estimate.model, t0, jnp.asarray(x_first), u0, float(first.ts[-1])
-            )
+                estimate.model, t0, jnp.asarray(x_first), u0, float(first.ts[-1]),
+                inputs=first.inputs,
+            )  # fmt: skip
             solver, reason = choice.name, choice.reason
-        return cls(experiments, groups, solver, reason, rtol, atol, max_steps, sensitivity, t0)
+        return cls(experiments, groups, sensitivity, solver, reason, rtol, atol, max_steps, t0)
 
     @property
     def n_observations(self) -> int:

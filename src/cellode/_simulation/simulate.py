@@ -18,7 +18,9 @@ from .._models.sde import SDE
 from .._models.vector_field import AbstractVectorField
 from .._sensitivity.base import AbstractSensitivity, DiscreteAdjoint
 from .._solvers.auto import choose_solver
+from .._solvers.bdf import BDF
 from .._solvers.registry import NONSTIFF_DEFAULT, solver_info
+from .._solvers.rosenbrock import AbstractRosenbrock
 from .discrete import simulate_map
 from .failure import explain_failure
 from .ode import simulate_ode, step_size_controller
@@ -161,7 +163,7 @@ def _resolve_solver(
 ) -> tuple[diffrax.AbstractSolver, bool, str, str]:
     """(solver, implicit?, label, why) for the `solver` argument."""
     if isinstance(solver, diffrax.AbstractSolver):
-        implicit = isinstance(solver, diffrax.AbstractImplicitSolver)
+        implicit = isinstance(solver, (diffrax.AbstractImplicitSolver, AbstractRosenbrock, BDF))
         return solver, implicit, type(solver).__name__, "given"
     if not isinstance(solver, str):
         raise InputError(
@@ -178,7 +180,7 @@ def _resolve_solver(
         )
         return info.make(), info.implicit, NONSTIFF_DEFAULT, why
     u0 = None if inputs is None else inputs(t0)
-    choice = choose_solver(model, t0, x0, u0, ts[-1])
+    choice = choose_solver(model, t0, x0, u0, ts[-1], inputs=inputs)
     info = solver_info(choice.name)
     return info.make(), info.implicit, choice.name, choice.reason
 
@@ -198,6 +200,9 @@ def _simulate_deterministic(
     throw: bool,
 ) -> Trajectory:
     solver_obj, implicit, label, why = _resolve_solver(solver, model, x0, t0, ts, inputs)
+    if label == "bdf":  # BDF's Newton tolerance and order choice use the solve's tolerances;
+        # reverse_mode so that jax.grad through simulate works as for every other solver.
+        solver_obj = BDF(rtol=float(rtol), atol=float(atol), reverse_mode=True)
     if implicit:
         _require_float64(x0.dtype, f"The implicit solver '{label}'")
     if rtol < FLOAT32_RTOL_LIMIT:
