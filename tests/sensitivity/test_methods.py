@@ -242,3 +242,18 @@ def test_checkpointed_segment_overflow_gives_nan_not_a_wrong_gradient():
     method = cd.CheckpointedAdjoint(checkpoints=1, segment_max_steps=3)
     grad_k, grad_x0 = decay_grad(K, X0, ts, weights, method)
     assert np.all(np.isnan(grad_k)) and np.all(np.isnan(grad_x0))
+
+
+@pytest.mark.parametrize("name", ["forward", "checkpointed", "backsolve"])
+def test_observation_at_the_initial_time(name):
+    """ts[0] = t0: the first interval has zero length and xs[0] = x0 passes its cotangent
+    straight to the x0 gradient."""
+    ts = jnp.linspace(0.0, 4.0, 5)
+    weights = jnp.ones((5, 2))
+    grad_k, grad_x0 = decay_grad(K, X0, ts, weights, METHODS[name])
+    t = np.asarray(ts)[:, None]
+    x = np.asarray(X0) * np.exp(-np.asarray(K) * t)
+    np.testing.assert_allclose(grad_k, np.sum(-2 * t * x**2, axis=0), rtol=1e-7)
+    np.testing.assert_allclose(
+        grad_x0, np.sum(2 * x * np.exp(-np.asarray(K) * t), axis=0), rtol=1e-7
+    )
