@@ -18,6 +18,10 @@ from ._data.noise import Gaussian as Gaussian
 from ._data.noise import GaussianFull as GaussianFull
 from ._data.noise import LogNormal as LogNormal
 from ._data.observables import Observables as Observables
+from ._diagnostics.gradients import GradientCheck as GradientCheck
+from ._diagnostics.gradients import ToleranceStudy as ToleranceStudy
+from ._diagnostics.gradients import gradient_check as gradient_check
+from ._diagnostics.gradients import gradient_error_vs_tolerance as gradient_error_vs_tolerance
 from ._diagnostics.lipschitz import LipschitzReport as LipschitzReport
 from ._diagnostics.lipschitz import lipschitz_report as lipschitz_report
 from ._diagnostics.lipschitz import local_lipschitz as local_lipschitz
@@ -101,8 +105,13 @@ from ._plotting.diagnostics import plot_lipschitz as plot_lipschitz
 from ._plotting.diagnostics import plot_ood as plot_ood
 from ._plotting.trajectory import plot_ensemble as plot_ensemble
 from ._plotting.trajectory import plot_trajectory as plot_trajectory
+from ._sensitivity.backsolve import BacksolveAdjoint as BacksolveAdjoint
 from ._sensitivity.base import AbstractSensitivity as AbstractSensitivity
 from ._sensitivity.base import DiscreteAdjoint as DiscreteAdjoint
+from ._sensitivity.checkpointed_adjoint import CheckpointedAdjoint as CheckpointedAdjoint
+from ._sensitivity.forward import ForwardSensitivity as ForwardSensitivity
+from ._sensitivity.running_cost import WithRunningCost as WithRunningCost
+from ._sensitivity.running_cost import simulate_with_cost as simulate_with_cost
 from ._simulation.simulate import simulate as simulate
 from ._simulation.trajectory import RESULTS as RESULTS
 from ._simulation.trajectory import SolverStats as SolverStats

@@ -130,6 +130,8 @@ def fit_command(
     )  # fmt: skip
     typer.echo(report.summary)
     for path in report.files:
+        typer.echo(f"wrote {path}")
+
 
 @app.command()
 def diagnose(

@@ -58,7 +58,9 @@ def simulate(
       or `"auto"`, which looks at the Jacobian spectrum at x0 and picks an explicit or an
       implicit method (`trajectory.stats.choice` says why). `dt0` is the first step (default:
       chosen automatically). `sensitivity` says how `jax.grad` flows through the solve (default
-      `DiscreteAdjoint()`, backpropagation through the solver steps).
+      `DiscreteAdjoint()`, backpropagation through the solver steps; also
+      `ForwardSensitivity()`, `CheckpointedAdjoint(checkpoints=K)`, `BacksolveAdjoint()`,
+      see docs/gradients.md).
     - `SDE` (dx = f dt + G dW, Itô): Euler–Maruyama on a fixed grid of step `dt0` (default: 1/1000
       of the time span) merged with `ts` and the input jumps; needs a PRNG `key`. Ensembles:
       `jax.vmap` over keys.
