@@ -162,7 +162,7 @@ def fit(
     return FitResult(
         estimate=fitted, loss=final, history=history, steps=len(history), stopped=stopped,
         seconds=time.perf_counter() - started, method=method,
-        solver=problem.solver, info={"solver_choice": problem.solver_reason},
+        solver=problem.solver, info={"solver_choice": problem.solver_reason, "sensitivity": problem.sensitivity_reason},
     )  # fmt: skip
 
 
@@ -245,7 +245,7 @@ def fit_least_squares(
         estimate=fitted, loss=loss, history=[loss], steps=int(solution.stats["num_steps"]),
         stopped="converged" if ok else str(optx.RESULTS[solution.result]),
         seconds=time.perf_counter() - started, method="levenberg-marquardt",
-        solver=problem.solver, info={"solver_choice": problem.solver_reason},
+        solver=problem.solver, info={"solver_choice": problem.solver_reason, "sensitivity": problem.sensitivity_reason},
     )  # fmt: skip
 
 

@@ -23,7 +23,8 @@ from .._data.observables import Observables
 from .._errors import InputError
 from .._inputs import AbstractInput
 from .._models.vector_field import AbstractVectorField
-from .._sensitivity.base import AbstractSensitivity
+from .._sensitivity.base import AbstractSensitivity, DiscreteAdjoint
+from .._sensitivity.forward import ForwardSensitivity
 from .._simulation.simulate import simulate
 from .._simulation.trajectory import RESULTS
 from .._solvers.auto import choose_solver
@@ -43,6 +44,33 @@ def trainable(estimate: Estimate) -> PyTree[bool]:
     if hasattr(estimate.noise, "log_sigma") and not getattr(estimate.noise, "estimate", True):
         spec = eqx.tree_at(lambda e: e.noise.log_sigma, spec, False)
     return spec
+
+
+# Forward sensitivities cost one extra state vector per parameter; reverse mode a fixed multiple
+# of one solve. Measured (docs/benchmarks.md, Gradients): forward beats the adjoints on small
+# mechanistic models (Robertson, 3 parameters: 0.59x the discrete adjoint) and loses above a few
+# dozen parameters (Brusselator crossover near 64).
+FORWARD_MAX_PARAMETERS = 32
+
+
+def choose_sensitivity(
+    estimate: Estimate, given: AbstractSensitivity | None
+) -> tuple[AbstractSensitivity, str]:
+    """The gradient method for fitting `estimate`, and why: forward sensitivities for few
+    parameters, backpropagation through the solver (discrete adjoint) for many."""
+    if given is not None:
+        return given, f"given: {type(given).__name__}"
+    params = eqx.filter(estimate, trainable(estimate))
+    n = sum(int(np.size(leaf)) for leaf in jax.tree_util.tree_leaves(params))
+    if n <= FORWARD_MAX_PARAMETERS:
+        return (
+            ForwardSensitivity(),
+            f"{n} parameters <= {FORWARD_MAX_PARAMETERS}: forward sensitivities",
+        )
+    return (
+        DiscreteAdjoint(),
+        f"{n} parameters > {FORWARD_MAX_PARAMETERS}: discrete adjoint (reverse mode)",
+    )
 
 
 class ExperimentGroup(eqx.Module):
@@ -122,14 +150,16 @@ class Problem(eqx.Module):
 
     `solver="auto"` is resolved once, here, from the initial model on the first experiment (the
     objective is traced, and a traced solve cannot choose). `sensitivity` says how gradients are
-    taken (default: backpropagation through the solver, `DiscreteAdjoint`).
+    taken; by default `choose_sensitivity` picks it from the number of fitted parameters, and
+    `sensitivity_reason` says what it chose and why.
     """
 
     experiments: tuple[Experiment, ...]
     groups: tuple[ExperimentGroup, ...]
-    sensitivity: AbstractSensitivity | None
+    sensitivity: AbstractSensitivity
     solver: str = eqx.field(static=True)
     solver_reason: str = eqx.field(static=True)
+    sensitivity_reason: str = eqx.field(static=True)
     rtol: float = eqx.field(static=True)
     atol: float = eqx.field(static=True)
     max_steps: int = eqx.field(static=True)
@@ -174,7 +204,8 @@ class Problem(eqx.Module):
                 inputs=first.inputs,
             )  # fmt: skip
             solver, reason = choice.name, choice.reason
-        return cls(experiments, groups, sensitivity, solver, reason, rtol, atol, max_steps, t0)
+        sensitivity, why = choose_sensitivity(estimate, sensitivity)
+        return cls(experiments, groups, sensitivity, solver, reason, why, rtol, atol, max_steps, t0)
 
     @property
     def n_observations(self) -> int:

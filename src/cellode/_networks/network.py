@@ -223,6 +223,11 @@ class ReactionNetwork:
     values (by name); `inputs` names the external inputs u(t) that rate expressions may use, in
     the order of the components of u. Build one from text (`from_text`), from a model file
     (`from_file`) or directly from `Reaction` objects.
+
+    Equality and hashing are structural: species, reactions with their rate laws, inputs and
+    name. Parameter and initial values are data, not structure (models carry their parameters as
+    arrays), so a network read again from the same file, or with other values, reuses the
+    compiled code of models built on it. Compare `.parameters` / `.initial` for the values.
     """
 
     species: tuple[str, ...]
@@ -232,6 +237,17 @@ class ReactionNetwork:
     inputs: tuple[str, ...] = ()
     name: str = "network"
     strict: bool = True
+
+    def _structure(self) -> tuple:
+        return (self.species, self.reactions, self.inputs, self.name, self.strict)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ReactionNetwork):
+            return NotImplemented
+        return self._structure() == other._structure()
+
+    def __hash__(self) -> int:
+        return hash(self._structure())
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "species", tuple(self.species))
