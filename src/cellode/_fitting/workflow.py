@@ -126,13 +126,17 @@ def fit_model_file(
     estimate = build_estimate(model, spec)
     names = list(estimate.observables.names)
     experiments = experiments_for(model, data_path, names, conditions)
-    problem = Problem.create(estimate, experiments, x0=model.x0)
+    # Mechanistic starts range over e^{±1} of every rate constant: some of them are stiff even
+    # when the file's values are not, so they get an L-stable solver; learned models use `auto`.
+    # A step cap makes a pathological start fail fast (NaN loss) instead of grinding.
+    solver = "rodas5p" if spec.kind == "mechanistic" else "auto"
+    problem = Problem.create(estimate, experiments, x0=model.x0, solver=solver, max_steps=20_000)
     files: list[Path] = []
     if spec.kind == "mechanistic":
         ms = multistart(
             problem, estimate, n_starts=starts, key=jax.random.key(spec.seed),
-            lower=np.asarray(estimate.model.parameters) - 2.0,
-            upper=np.asarray(estimate.model.parameters) + 2.0,
+            lower=np.asarray(estimate.model.parameters) - 1.0,
+            upper=np.asarray(estimate.model.parameters) + 1.0,
             executor=executor, workers=workers,
         )  # fmt: skip
         result = ms.best
