@@ -34,8 +34,8 @@ class AbstractDiffusion(eqx.Module):
         """Diagonal of G (diagonal noise) or the full matrix G (general noise)."""
 
 
-class AdditiveNoise(AbstractDiffusion):
-    """Constant diagonal noise G = diag(sigma): an Ornstein–Uhlenbeck-type intrinsic noise."""
+class AbstractDiagonalNoise(AbstractDiffusion):
+    """Diagonal noise scaled by one standard deviation per species, `sigma`."""
 
     sigma: Float[Array, " n"]
 
@@ -45,22 +45,17 @@ class AdditiveNoise(AbstractDiffusion):
     @property
     def noise_dim(self) -> None:
         return None
+
+
+class AdditiveNoise(AbstractDiagonalNoise):
+    """Constant diagonal noise G = diag(sigma): an Ornstein–Uhlenbeck-type intrinsic noise."""
 
     def __call__(self, t: Scalar, x: State, u: InputValue) -> Float[Array, " n"]:
         return jnp.broadcast_to(self.sigma, x.shape).astype(x.dtype)
 
 
-class MultiplicativeNoise(AbstractDiffusion):
+class MultiplicativeNoise(AbstractDiagonalNoise):
     """Diagonal noise proportional to the state, G = diag(sigma * x) (log-normal-like fluctuations)."""
-
-    sigma: Float[Array, " n"]
-
-    def __init__(self, sigma: ArrayLike):
-        self.sigma = jnp.atleast_1d(jnp.asarray(sigma, dtype=float))
-
-    @property
-    def noise_dim(self) -> None:
-        return None
 
     def __call__(self, t: Scalar, x: State, u: InputValue) -> Float[Array, " n"]:
         return (self.sigma * x).astype(x.dtype)
