@@ -4,42 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._errors import ModelError
 from .._networks.network import MassActionRate, Reaction, ReactionNetwork
-from .vector_field import AbstractVectorField, InputValue, Scalar, State
+from .network_field import AbstractNetworkField
+from .vector_field import InputValue, Scalar, State
 
 
-def _parameter_vector(
-    network: ReactionNetwork,
-    values: Mapping[str, float] | ArrayLike | None,
-    log_scale: bool,
-) -> Array:
-    if values is None or isinstance(values, Mapping):
-        p = network.parameter_values(values)  # type: ignore[arg-type]
-    else:
-        p = np.asarray(values, dtype=np.float64)
-        q = len(network.parameter_names)
-        if p.shape != (q,):
-            raise ModelError(
-                f"expected {q} parameter values (for {', '.join(network.parameter_names)}), "
-                f"got shape {p.shape}."
-            )
-    if log_scale:
-        if np.any(p <= 0):
-            bad = [n for n, v in zip(network.parameter_names, p, strict=True) if v <= 0]
-            raise ModelError(
-                f"log_scale=True needs positive parameters; {bad} are <= 0. Use log_scale=False."
-            )
-        p = np.log(p)
-    return jnp.asarray(p, dtype=jnp.float64)
-
-
-class MassAction(AbstractVectorField):
+class MassAction(AbstractNetworkField):
     """Mass-action kinetics of a reaction network: dx/dt = S v(x) with
     v_j(x) = k_j * prod_i x_i^(a_ij), a_ij the reactant coefficients.
 
@@ -50,10 +25,6 @@ class MassAction(AbstractVectorField):
         net = ReactionNetwork.from_text("X1 + X2 <-> X3 ; kf, kr")
         field = MassAction(net, {"kf": 2.0, "kr": 1.0})
     """
-
-    parameters: Float[Array, " q"]
-    network: ReactionNetwork = eqx.field(static=True)
-    log_scale: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -72,9 +43,7 @@ class MassAction(AbstractVectorField):
                 f"MassAction needs mass-action rates; reactions {bad} use other rate laws. Use "
                 "RateLawField (or network.vector_field()) instead."
             )
-        self.network = network
-        self.log_scale = log_scale
-        self.parameters = _parameter_vector(network, parameters, log_scale)
+        super().__init__(network, parameters, log_scale=log_scale)
 
     @classmethod
     def from_matrices(
@@ -104,11 +73,6 @@ class MassAction(AbstractVectorField):
         return cls(net, np.asarray(k, dtype=np.float64), log_scale=log_scale)
 
     @property
-    def stoichiometry(self) -> Int[np.ndarray, "n m"]:
-        """The stoichiometric matrix S of the network."""
-        return self.network.stoichiometry
-
-    @property
     def rate_constants(self) -> Float[Array, " m"]:
         """k_j for every reaction (parameters mapped to reactions, undone from log scale)."""
         p = jnp.exp(self.parameters) if self.log_scale else self.parameters
@@ -119,10 +83,6 @@ class MassAction(AbstractVectorField):
         index = jnp.asarray(_reactant_index(self.network))
         x_ext = jnp.concatenate([x, jnp.ones((1,), dtype=x.dtype)])  # padding index -> 1
         return self.rate_constants * jnp.prod(x_ext[index], axis=1)
-
-    def __call__(self, t: Scalar, x: State, u: InputValue) -> State:
-        S = jnp.asarray(self.network.stoichiometry, dtype=x.dtype)
-        return S @ self.rates(t, x, u)
 
 
 def _reaction_parameter_index(network: ReactionNetwork) -> np.ndarray:

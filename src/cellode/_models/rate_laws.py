@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-import equinox as eqx
 import jax.numpy as jnp
-import numpy as np
-from jaxtyping import Array, ArrayLike, Float, Int
+from jaxtyping import Array, Float
 
 from .._errors import InputError
 from .._networks.expressions import TIME, evaluate
-from .._networks.network import ReactionNetwork
-from .mass_action import _parameter_vector
-from .vector_field import AbstractVectorField, InputValue, Scalar, State
+from .network_field import AbstractNetworkField
+from .vector_field import InputValue, Scalar, State
 
 
-class RateLawField(AbstractVectorField):
+class RateLawField(AbstractNetworkField):
     """A reaction network with any rate laws: dx/dt = S v(t, x, u).
 
     Each v_j is the reaction's rate law (mass action k prod x^a, Michaelis–Menten
@@ -25,26 +20,6 @@ class RateLawField(AbstractVectorField):
     `parameters` holds one value per network parameter (`network.parameter_names`), as the
     value or its natural log when `log_scale` is true.
     """
-
-    parameters: Float[Array, " q"]
-    network: ReactionNetwork = eqx.field(static=True)
-    log_scale: bool = eqx.field(static=True)
-
-    def __init__(
-        self,
-        network: ReactionNetwork,
-        parameters: Mapping[str, float] | Float[ArrayLike, " q"] | None = None,
-        *,
-        log_scale: bool = False,
-    ):
-        self.network = network
-        self.log_scale = log_scale
-        self.parameters = _parameter_vector(network, parameters, log_scale)
-
-    @property
-    def stoichiometry(self) -> Int[np.ndarray, "n m"]:
-        """The stoichiometric matrix S of the network."""
-        return self.network.stoichiometry
 
     def rates(self, t: Scalar, x: State, u: InputValue) -> Float[Array, " m"]:
         """The reaction rate vector v(t, x, u)."""
@@ -73,7 +48,3 @@ class RateLawField(AbstractVectorField):
         if not values:
             return jnp.zeros((0,), dtype=x.dtype)
         return jnp.stack(values)
-
-    def __call__(self, t: Scalar, x: State, u: InputValue) -> State:
-        S = jnp.asarray(self.network.stoichiometry, dtype=x.dtype)
-        return S @ self.rates(t, x, u)
