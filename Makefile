@@ -23,11 +23,14 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 
 # The default suite keeps a bounded version of every heavy check; `slow` marks the long ones.
+# Test files are spread over $(WORKERS) processes (pytest-xdist); each file stays in one process
+# so its module-scoped compiled fixtures are built once.
+WORKERS ?= 2
 test: lint
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" -n $(WORKERS) --dist loadfile
 
 test-all: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks

@@ -9,7 +9,8 @@ import cellode
 from cellode._cli.app import app
 from cellode._examples.builtin import builtin_model_path
 
-runner = CliRunner()
+# Wide, colourless output so long paths in error boxes are not wrapped (xdist workers have no tty).
+runner = CliRunner(env={"COLUMNS": "400", "NO_COLOR": "1", "TERM": "dumb"})
 
 
 def test_version_and_help():

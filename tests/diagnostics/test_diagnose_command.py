@@ -11,7 +11,8 @@ from cellode import Constant, InputError, PiecewiseConstant
 from cellode._cli.app import app
 from cellode._cli.diagnose_command import parse_condition
 
-runner = CliRunner()
+# Wide, colourless output so long paths in error boxes are not wrapped (xdist workers have no tty).
+runner = CliRunner(env={"COLUMNS": "400", "NO_COLOR": "1", "TERM": "dumb"})
 
 
 @pytest.fixture(scope="module")
