@@ -1,13 +1,15 @@
 """Multiple shooting: windows cover the series, reproduce single shooting at the truth, and
 escape the local minimum that single shooting falls into on a long oscillatory series."""
 
+import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import cellode as cd
 from cellode._fitting.optimise import objective
-from cellode._fitting.shooting import window_terms
+from cellode._fitting.shooting import Windows, window_terms
 
 TRUE_RATES = np.array([1.0, 0.1, 1.5, 0.075])  # prey growth, predation, predator death, conversion
 POOR_START = np.array([0.6, 0.15, 1.0, 0.05])
@@ -93,6 +95,19 @@ def test_windows_on_the_true_trajectory_give_the_single_shooting_nllh(predator_p
     single = float(objective(problem, truth))
     np.testing.assert_allclose(float(jnp.sum(nllh)), single, rtol=1e-5)
     assert np.max(np.abs(np.asarray(gaps))) < 1e-4 and float(jnp.sum(penalty)) < 1e-6
+
+
+def test_a_window_minibatch_is_the_rescaled_sum_of_the_drawn_windows(predator_prey):
+    problem, truth, _ = predator_prey
+    target, states = cd.MultipleShooting(windows=5, continuity=10.0).objective(problem, truth)
+    key = jax.random.key(3)
+    got = eqx.filter_jit(Windows.loss)(target, truth, states, key, 2)
+    # The draw `loss` makes for group 0: 2 of the 5 windows, without replacement.
+    drawn = np.asarray(jax.random.choice(jax.random.fold_in(key, 0), 5, (2,), replace=False))
+    ((nllh, penalty, _),) = window_terms(target, truth, states)
+    expected = 5 / 2 * (np.sum(np.asarray(nllh)[drawn]) + np.sum(np.asarray(penalty)[drawn]))
+    np.testing.assert_allclose(float(got), expected, rtol=1e-9)
+    assert float(jnp.sum(penalty)) > 1.0  # data-started windows do not join up: a real check
 
 
 def test_multiple_shooting_settings_are_checked(predator_prey):

@@ -201,13 +201,13 @@ class Windows(AbstractObjective):
 
         return jax.vmap(one)(group.t_start, group.ts, starts, inputs)
 
-    def _group_terms(self, estimate, group, states):
-        """Per-window nllh and continuity penalty, each of shape (N,)."""
+    def _group_terms(self, estimate, group, states, following):
+        """Per-window nllh (N,), continuity penalty (N,) and gap (N, n); `states` are the
+        windows' own start states, `following` those of the windows after them."""
         xs = self.simulate_windows(estimate, group, states)
         yhat = jax.vmap(jax.vmap(estimate.observables))(xs)
         nllh = jax.vmap(estimate.noise.nllh)(group.y, yhat, group.mask, group.sigma)
         ends = jnp.take_along_axis(xs, group.end[:, None, None], axis=1)[:, 0]
-        following = jnp.roll(states, -1, axis=0)
         gap = jnp.where(group.linked[:, None], ends - following, 0.0)
         return nllh, 0.5 * self.continuity * jnp.sum(gap**2, axis=1), gap
 
@@ -216,21 +216,16 @@ class Windows(AbstractObjective):
         for g, (group, s) in enumerate(zip(self.groups, states, strict=True)):
             n = group.t_start.shape[0]
             if batch_size is None or batch_size >= n:
-                nllh, penalty, _ = self._group_terms(estimate, group, s)
+                nllh, penalty, _ = self._group_terms(estimate, group, s, jnp.roll(s, -1, axis=0))
                 total = total + jnp.sum(nllh) + jnp.sum(penalty)
                 continue
             index = jr.choice(jr.fold_in(key, g), n, (batch_size,), replace=False)
-            chosen = jax.tree_util.tree_map(lambda leaf, i=index: leaf[i], group)
-            chosen = dataclasses.replace(chosen, inputs=group.inputs)  # indexed by experiment
-            # Each chosen window needs its own start state and its successor's (for the gap).
-            here, following = s[index], s[(index + 1) % n]
-            xs = self.simulate_windows(estimate, chosen, here)
-            yhat = jax.vmap(jax.vmap(estimate.observables))(xs)
-            nllh = jax.vmap(estimate.noise.nllh)(chosen.y, yhat, chosen.mask, chosen.sigma)
-            ends = jnp.take_along_axis(xs, chosen.end[:, None, None], axis=1)[:, 0]
-            gap = jnp.where(chosen.linked[:, None], ends - following, 0.0)
-            penalty = 0.5 * self.continuity * jnp.sum(gap**2)
-            total = total + (n / batch_size) * (jnp.sum(nllh) + penalty)
+            # Windows are drawn; the inputs stay indexed by experiment (`group.experiment`).
+            rows = dataclasses.replace(group, inputs=None)
+            chosen = jax.tree_util.tree_map(lambda leaf, i=index: leaf[i], rows)
+            chosen = dataclasses.replace(chosen, inputs=group.inputs)
+            nllh, penalty, _ = self._group_terms(estimate, chosen, s[index], s[(index + 1) % n])
+            total = total + (n / batch_size) * (jnp.sum(nllh) + jnp.sum(penalty))
         return total
 
     def terms(
@@ -238,7 +233,10 @@ class Windows(AbstractObjective):
     ) -> list[tuple[Float[Array, " N"], Float[Array, " N"], Float[Array, "N n"]]]:
         """Per group and window: its nllh, its continuity penalty, and its gap
         x_w(tau_{w+1}) - s_{w+1} (zero for last windows). `loss` is the sum of the first two."""
-        return [self._group_terms(estimate, g, s) for g, s in zip(self.groups, states, strict=True)]
+        return [
+            self._group_terms(estimate, g, s, jnp.roll(s, -1, axis=0))
+            for g, s in zip(self.groups, states, strict=True)
+        ]
 
 
 @eqx.filter_jit
