@@ -85,6 +85,21 @@ def test_multiple_shooting_escapes_the_local_minimum_of_single_shooting(predator
     assert multiple.info["max_continuity_gap"] < 1.0
 
 
+def test_multiple_shooting_resumes_bit_for_bit(predator_prey, tmp_path):
+    # Same settings as above, so the compiled step is reused; the window states are checkpointed
+    # with the parameters.
+    problem, _, _ = predator_prey
+    options = dict(learning_rate=0.05, progress=False, checkpoint_every=3,
+                   shooting=cd.MultipleShooting(windows=5, continuity=10.0))  # fmt: skip
+    start = estimate_with(POOR_START)
+    full = cd.fit(problem, start, steps=6, checkpoint_dir=tmp_path / "full", **options)
+    cd.fit(problem, start, steps=3, checkpoint_dir=tmp_path / "part", **options)
+    resumed = cd.fit(problem, start, steps=6, checkpoint_dir=tmp_path / "part",
+                     resume=tmp_path / "part", **options)  # fmt: skip
+    assert resumed.history == full.history and resumed.loss == full.loss
+    assert full.history[-1] < 0.8 * full.history[0]
+
+
 def test_windows_on_the_true_trajectory_give_the_single_shooting_nllh(predator_prey):
     problem, truth, clean = predator_prey
     target, _ = cd.MultipleShooting(windows=5, continuity=10.0).objective(problem, truth)
