@@ -104,8 +104,8 @@ def fit(
     an unbiased estimate of the full loss). `shooting=MultipleShooting(windows=W)` fits long
     series window by window (then `batch_size` counts windows, and the start state of every
     window is fitted too; see `MultipleShooting`); the returned `loss` is then the problem's
-    single-shooting nllh of the fitted estimate. `project` maps an estimate back into its bounds after
-    every step. `patience` stops when the loss has not improved by `min_delta` for that many
+    single-shooting nllh of the fitted estimate. `project` maps an estimate back into its bounds
+    after every step. `patience` stops when the loss has not improved by `min_delta` for that many
     steps. With `checkpoint_dir` the state is written atomically every `checkpoint_every` steps;
     `resume=<that folder>` continues from its newest checkpoint and gives bit-for-bit the same
     result as an uninterrupted run. `callback(step, loss)` is called after every step.
