@@ -56,6 +56,9 @@ from ._fitting.optimise import fit_least_squares as fit_least_squares
 from ._fitting.optimise import load_result as load_result
 from ._fitting.problem import Estimate as Estimate
 from ._fitting.problem import Problem as Problem
+from ._fitting.shooting import AbstractShooting as AbstractShooting
+from ._fitting.shooting import MultipleShooting as MultipleShooting
+from ._fitting.shooting import SingleShooting as SingleShooting
 from ._fitting.workflow import ModelSpec as ModelSpec
 from ._fitting.workflow import fit_model_file as fit_model_file
 from ._fitting.workflow import load_fit as load

@@ -17,6 +17,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+import numpy as np
 import optax
 import optimistix as optx
 from jaxtyping import Array, PRNGKeyArray, PyTree
@@ -25,6 +26,7 @@ from tqdm.auto import tqdm
 from .._errors import InputError
 from .checkpoint import load_checkpoint, save_checkpoint
 from .problem import Estimate, Problem, trainable
+from .shooting import AbstractObjective, AbstractShooting, SingleShooting, Windows, window_terms
 
 
 @dataclass
@@ -84,6 +86,7 @@ def fit(
     learning_rate: float | optax.Schedule = 1e-2,
     optimizer: optax.GradientTransformation | None = None,
     batch_size: int | None = None,
+    shooting: AbstractShooting | None = None,
     key: PRNGKeyArray | None = None,
     project: Callable[[Estimate], Estimate] | None = None,
     patience: int | None = None,
@@ -98,8 +101,11 @@ def fit(
     """Minimise the problem's nllh by gradient steps (optax; default Adam with clipping).
 
     `batch_size` draws that many experiments per step from each group (a minibatch, rescaled to
-    an unbiased estimate of the full loss). `project` maps an estimate back into its bounds after
-    every step. `patience` stops when the loss has not improved by `min_delta` for that many
+    an unbiased estimate of the full loss). `shooting=MultipleShooting(windows=W)` fits long
+    series window by window (then `batch_size` counts windows, and the start state of every
+    window is fitted too; see `MultipleShooting`); the returned `loss` is then the problem's
+    single-shooting nllh of the fitted estimate. `project` maps an estimate back into its bounds
+    after every step. `patience` stops when the loss has not improved by `min_delta` for that many
     steps. With `checkpoint_dir` the state is written atomically every `checkpoint_every` steps;
     `resume=<that folder>` continues from its newest checkpoint and gives bit-for-bit the same
     result as an uninterrupted run. `callback(step, loss)` is called after every step.
@@ -107,7 +113,15 @@ def fit(
     method = "adam" if optimizer is None else "optax"
     optimizer = optimizer or default_optimizer(learning_rate)
     key = jr.key(0) if key is None else key
-    params, static = eqx.partition(estimate, trainable(estimate))
+    shooting = SingleShooting() if shooting is None else shooting
+    if not isinstance(shooting, AbstractShooting):
+        raise InputError(
+            f"`shooting` must be SingleShooting() or MultipleShooting(windows=...); got "
+            f"{type(shooting).__name__}."
+        )
+    target, states = shooting.objective(problem, estimate)
+    fitted_part, static = eqx.partition(estimate, trainable(estimate))
+    params = (fitted_part, states)
     opt_state = optimizer.init(params)
 
     history: list[float] = []
@@ -119,20 +133,18 @@ def fit(
             key = jr.wrap_key_data(key_data)
             start_step, history = meta["step"], list(meta["history"])
             best, since_best = meta["best"], meta["since_best"]
+    # Strongly typed leaves from here on. An estimate built from Python floats holds weakly typed
+    # arrays (`jnp.array(0.0)`), a checkpoint read back holds strongly typed ones; the two trace
+    # and compile the step differently, and the executables may round differently (FMA fusion),
+    # which had a resumed fit drift from the uninterrupted one in the 7th digit.
+    params, opt_state = _strongly_typed((params, opt_state))
     started = time.perf_counter()
     stopped = "max steps"
     bar = tqdm(total=steps, initial=start_step, disable=not progress, desc="fit", unit="step")
     step = start_step
     for step in range(start_step, steps):
         params, opt_state, loss = _train_step(
-            params,
-            opt_state,
-            jr.fold_in(key, step),
-            static,
-            problem,
-            optimizer,
-            batch_size,
-            project,
+            params, opt_state, key, np.int64(step), static, target, optimizer, batch_size, project
         )
         loss = float(loss)
         history.append(loss)
@@ -153,17 +165,26 @@ def fit(
             stopped = f"no improvement by {min_delta:g} in {patience} steps"
             break
     bar.close()
-    fitted = eqx.combine(params, static)
-    final = (
-        float(problem.nllh(fitted))
-        if batch_size is not None
-        else (history[-1] if history else math.nan)
-    )
+    fitted = eqx.combine(params[0], static)
+    info = {"solver_choice": problem.solver_reason, "sensitivity": problem.sensitivity_reason}
+    if isinstance(target, Windows):
+        gaps = [np.abs(np.asarray(g)) for _, _, g in window_terms(target, fitted, params[1])]
+        info["shooting"] = f"multiple shooting, {shooting.windows} windows per experiment"
+        info["max_continuity_gap"] = float(max(np.max(g) for g in gaps))
+    if batch_size is not None or isinstance(target, Windows):
+        final = float(objective(problem, fitted))
+    else:
+        final = history[-1] if history else math.nan
     return FitResult(
         estimate=fitted, loss=final, history=history, steps=len(history), stopped=stopped,
-        seconds=time.perf_counter() - started, method=method,
-        solver=problem.solver, info={"solver_choice": problem.solver_reason, "sensitivity": problem.sensitivity_reason},
+        seconds=time.perf_counter() - started, method=method, solver=problem.solver, info=info,
     )  # fmt: skip
+
+
+def _strongly_typed(tree: PyTree) -> PyTree:
+    return jax.tree_util.tree_map(
+        lambda leaf: jnp.asarray(leaf, dtype=leaf.dtype) if eqx.is_array(leaf) else leaf, tree
+    )
 
 
 @eqx.filter_jit
@@ -176,18 +197,21 @@ def objective(problem: Problem, estimate: Estimate) -> Array:
 def _train_step(
     params: PyTree,
     opt_state: PyTree,
-    batch_key: PRNGKeyArray,
+    key: PRNGKeyArray,
+    step: Array,
     static: PyTree,
-    problem: Problem,
+    target: AbstractObjective,
     optimizer: optax.GradientTransformation,
     batch_size: int | None,
     project: Callable[[Estimate], Estimate] | None,
 ) -> tuple[PyTree, PyTree, Array]:
-    """One optimiser step. Module-level, so repeated fits (multistart, resume) reuse the
-    compiled step for the same problem structure and optimiser."""
+    """One optimiser step on params = (fitted arrays of the estimate, auxiliary states).
+    Module-level, so repeated fits (multistart, resume) reuse the compiled step for the same
+    problem structure and optimiser. The step's key is derived here, not on the host."""
+    batch_key = jr.fold_in(key, step)
 
     def loss_fn(p):
-        return _minibatch_nllh(problem, eqx.combine(p, static), batch_key, batch_size)
+        return target.loss(eqx.combine(p[0], static), p[1], batch_key, batch_size)
 
     loss, grads = eqx.filter_value_and_grad(loss_fn)(params)
     # optax mixes Python scalars and integer step counts; let it promote as it expects even
@@ -196,29 +220,11 @@ def _train_step(
         updates, opt_state = optimizer.update(grads, opt_state, params)
     params = eqx.apply_updates(params, updates)
     if project is not None:
-        estimate = project(eqx.combine(params, static))
-        params = eqx.partition(estimate, jax.tree_util.tree_map(eqx.is_inexact_array, params))[0]
+        fitted, states = params
+        estimate = project(eqx.combine(fitted, static))
+        spec = jax.tree_util.tree_map(eqx.is_inexact_array, fitted)
+        params = (eqx.partition(estimate, spec)[0], states)
     return params, opt_state, loss
-
-
-def _minibatch_nllh(
-    problem: Problem, estimate: Estimate, key: Array, batch_size: int | None
-) -> Array:
-    if batch_size is None:
-        return problem.nllh(estimate)
-    total = jnp.zeros(())
-    for g, group in enumerate(problem.groups):
-        n = group.x0.shape[0]
-        if batch_size >= n:
-            chosen = group
-            scale = 1.0
-        else:
-            index = jr.choice(jr.fold_in(key, g), n, (batch_size,), replace=False)
-            chosen = jax.tree_util.tree_map(lambda leaf, i=index: leaf[i], group)
-            scale = n / batch_size
-        sub = dataclasses.replace(problem, groups=(chosen,))
-        total = total + scale * sub.nllh(estimate)
-    return total
 
 
 def fit_least_squares(

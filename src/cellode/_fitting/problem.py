@@ -210,7 +210,7 @@ class Problem(eqx.Module):
     @property
     def n_observations(self) -> int:
         """Number of observed values over all experiments."""
-        return sum(e.n_observations for e in self.experiments)
+        return sum(int(np.asarray(g.mask).sum()) for g in self.groups)
 
     def simulate_group(self, model: AbstractVectorField, group: ExperimentGroup) -> Array:
         """States (E, T, n) of every experiment of a group at its observation times."""
