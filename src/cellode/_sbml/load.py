@@ -22,7 +22,7 @@ from .mathml import (
 from .structure import Structure, amount_key
 
 # Packages whose presence alone changes nothing in a time course (layout, rendering, grouping).
-_HARMLESS_PACKAGES = {"layout", "render", "groups"}
+_HARMLESS_PACKAGES = {"layout", "render", "groups", "l3v2extendedmath"}
 
 
 def read_document(source: str | os.PathLike) -> tuple[libsbml.SBMLDocument, str]:
