@@ -21,8 +21,10 @@ from __future__ import annotations
 import argparse
 import collections
 import csv
+import math
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -70,11 +72,26 @@ def _init_worker() -> None:
     jax.config.update("jax_disable_most_optimizations", True)
 
 
-def _run(args: tuple[str, str, str]):
-    folder, integrator, _ = args
-    from cellode._sbml.testsuite import run_case
+class _Timeout(Exception):
+    pass
 
-    return run_case(Path(folder), integrator)
+
+def _alarm(signum, frame):
+    raise _Timeout
+
+
+def _run(args: tuple[str, str, float]):
+    folder, integrator, timeout = args
+    from cellode._sbml.testsuite import CaseResult, run_case
+
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(int(timeout))
+    try:
+        return run_case(Path(folder), integrator)
+    except _Timeout:
+        return CaseResult(Path(folder).name, False, f"timeout ({timeout:.0f} s)", math.nan, timeout)
+    finally:
+        signal.alarm(0)
 
 
 def main() -> None:
@@ -84,12 +101,13 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--sample", type=int, default=60)
     parser.add_argument("--out", default="sbml_suite.csv")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per case")
     args = parser.parse_args()
 
     suite = shared_data() / "sbml-test-suite"
     index = read_index(suite)
     cases = choose(index, args.cases, args.sample)
-    jobs = [(str(suite / "semantic" / c), args.integrator, c) for c in cases]
+    jobs = [(str(suite / "semantic" / c), args.integrator, args.timeout) for c in cases]
     start = time.perf_counter()
     if args.processes > 1:
         ctx = multiprocessing.get_context("spawn")
@@ -101,8 +119,10 @@ def main() -> None:
         for n, job in enumerate(jobs, 1):
             results.append(_run(job))
             r = results[-1]
-            if not r.passed:
-                print(f"[{n}/{len(jobs)}] {r.case} FAIL {r.reason}", file=sys.stderr, flush=True)
+            status = "pass" if r.passed else f"FAIL {r.reason}"
+            print(
+                f"[{n}/{len(jobs)}] {r.case} {r.seconds:.1f}s {status}", file=sys.stderr, flush=True
+            )
     elapsed = time.perf_counter() - start
 
     with open(args.out, "w", newline="") as f:

@@ -108,6 +108,16 @@ class SbmlModel(AbstractVectorField):
         """Every id `symbols` returns: species, compartments, parameters, reactions, ..."""
         return self.structure.symbol_ids
 
+    @property
+    def network(self):
+        """The model as a `cellode.ReactionNetwork` over the species amounts (same vector
+        field, for conservation laws), or None when rate rules, conversion factors, variable
+        or fractional stoichiometry, or rate laws with piecewise/relational parts prevent it."""
+        from .network import network_view
+
+        env = self._init_env(None)
+        return network_view(self.structure, lambda i: float(env.get(i)))
+
     def with_constants(self, values: Mapping[str, float]) -> SbmlModel:
         """The model with some constants (by id) set to other values."""
         unknown = [k for k in values if k not in self.constant_ids]

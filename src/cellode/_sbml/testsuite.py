@@ -196,8 +196,6 @@ def simulate_outputs_scipy(
     """As `simulate_outputs`, integrating with SciPy's LSODA on the jit-compiled right-hand
     side and Jacobian (three small compilations instead of one of a whole solver loop; the
     fast choice for running the suite). Restarts at every jump time of the model."""
-    import scipy.integrate
-
     ts = settings.times
     p = model.constant_values
     observe = jax.jit(jax.vmap(_observer(model, settings), in_axes=(0, 0, None)))
@@ -216,21 +214,41 @@ def simulate_outputs_scipy(
     for a, b in itertools.pairwise(bounds):
         inside = (ts >= a) & ((ts < b) | (b == ts[-1]))
         t_eval = np.unique(np.concatenate([ts[inside], [b]]))
-        sol = scipy.integrate.solve_ivp(
-            lambda t, y: np.asarray(f(t, y, p)),
-            (a, b),
-            x,
-            method="LSODA",
-            t_eval=t_eval,
-            rtol=rtol,
-            atol=atol,
-            jac=lambda t, y: np.asarray(jac(t, y, p)),
-        )
-        if sol.status != 0:
+        # LSODA first; a right-hand side with state-dependent jumps (floor, ceiling, piecewise
+        # in a species) can stall its stiff branch, then an explicit Runge-Kutta pair takes over.
+        for method, budget in (("LSODA", 50_000), ("DOP853", 400_000)):
+            try:
+                sol = _solve_ivp_budget(f, jac, p, (a, b), x, t_eval, rtol, atol, method, budget)
+            except _Budget:
+                continue
+            if sol.status == 0:
+                break
+        else:
             return xs, False
         xs[inside] = sol.y.T[np.searchsorted(t_eval, ts[inside])]
         x = sol.y[:, -1]
     return np.asarray(observe(jnp.asarray(ts), jnp.asarray(xs), p)), True
+
+
+class _Budget(Exception):
+    """The right-hand side was evaluated more often than allowed."""
+
+
+def _solve_ivp_budget(f, jac, p, span, x, t_eval, rtol, atol, method, budget):
+    import scipy.integrate
+
+    calls = [0]
+
+    def rhs(t, y):
+        calls[0] += 1
+        if calls[0] > budget:
+            raise _Budget
+        return np.asarray(f(t, y, p))
+
+    kwargs = {"jac": lambda t, y: np.asarray(jac(t, y, p))} if method == "LSODA" else {}
+    return scipy.integrate.solve_ivp(
+        rhs, span, x, method=method, t_eval=t_eval, rtol=rtol, atol=atol, **kwargs
+    )
 
 
 def _with_t0(model: SbmlModel, t0: float) -> SbmlModel:
