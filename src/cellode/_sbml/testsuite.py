@@ -9,7 +9,6 @@ C when |C - U| <= absolute + relative * |C| (NaN matches NaN, an infinity matche
 from __future__ import annotations
 
 import csv
-import itertools
 import math
 import re
 import time
@@ -22,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .errors import SbmlError
+from .events import simulate_sbml
 from .load import build_structure, read_document
 from .model import SbmlModel
 
@@ -193,62 +193,14 @@ def _jumps_inside(model: SbmlModel, ts: np.ndarray) -> np.ndarray:
 def simulate_outputs_scipy(
     model: SbmlModel, settings: CaseSettings, *, rtol: float, atol: float
 ) -> tuple[np.ndarray, bool]:
-    """As `simulate_outputs`, integrating with SciPy's LSODA on the jit-compiled right-hand
-    side and Jacobian (three small compilations instead of one of a whole solver loop; the
-    fast choice for running the suite). Restarts at every jump time of the model."""
+    """As `simulate_outputs`, with `simulate_sbml` (SciPy's LSODA on the jit-compiled
+    right-hand side and Jacobian, events applied by a stepping loop): a few small compilations
+    instead of one of a whole solver loop, so the fast choice for running the suite."""
     ts = settings.times
     p = model.constant_values
     observe = jax.jit(jax.vmap(_observer(model, settings), in_axes=(0, 0, None)))
-    x0 = np.asarray(jax.jit(lambda q: model.initial_state(q))(p))
-    if x0.shape[0] == 0:
-        return np.asarray(observe(jnp.asarray(ts), jnp.zeros((len(ts), 0)), p)), True
-
-    def rhs(t, x, q):
-        return model.rhs(t, x, q)
-
-    f = jax.jit(rhs)
-    jac = jax.jit(jax.jacfwd(rhs, argnums=1))
-    bounds = [ts[0], *_jumps_inside(model, ts), ts[-1]]
-    xs = np.full((len(ts), x0.shape[0]), np.nan)
-    x = x0
-    for a, b in itertools.pairwise(bounds):
-        inside = (ts >= a) & ((ts < b) | (b == ts[-1]))
-        t_eval = np.unique(np.concatenate([ts[inside], [b]]))
-        # LSODA first; a right-hand side with state-dependent jumps (floor, ceiling, piecewise
-        # in a species) can stall its stiff branch, then an explicit Runge-Kutta pair takes over.
-        for method, budget in (("LSODA", 50_000), ("DOP853", 400_000)):
-            try:
-                sol = _solve_ivp_budget(f, jac, p, (a, b), x, t_eval, rtol, atol, method, budget)
-            except _Budget:
-                continue
-            if sol.status == 0:
-                break
-        else:
-            return xs, False
-        xs[inside] = sol.y.T[np.searchsorted(t_eval, ts[inside])]
-        x = sol.y[:, -1]
-    return np.asarray(observe(jnp.asarray(ts), jnp.asarray(xs), p)), True
-
-
-class _Budget(Exception):
-    """The right-hand side was evaluated more often than allowed."""
-
-
-def _solve_ivp_budget(f, jac, p, span, x, t_eval, rtol, atol, method, budget):
-    import scipy.integrate
-
-    calls = [0]
-
-    def rhs(t, y):
-        calls[0] += 1
-        if calls[0] > budget:
-            raise _Budget
-        return np.asarray(f(t, y, p))
-
-    kwargs = {"jac": lambda t, y: np.asarray(jac(t, y, p))} if method == "LSODA" else {}
-    return scipy.integrate.solve_ivp(
-        rhs, span, x, method=method, t_eval=t_eval, rtol=rtol, atol=atol, **kwargs
-    )
+    xs, ok = simulate_sbml(model, ts, rtol=rtol, atol=atol)
+    return np.asarray(observe(jnp.asarray(ts), jnp.asarray(xs), p)), ok
 
 
 def _with_t0(model: SbmlModel, t0: float) -> SbmlModel:
@@ -280,7 +232,7 @@ def run_case(folder: Path, integrator: str = "diffrax") -> CaseResult:
         settings = read_settings(folder / f"{case}-settings.txt")
         columns, expected = read_results(folder / f"{case}-results.csv")
         doc, name = read_document(case_model_file(folder))
-        structure = build_structure(doc, name)
+        structure = build_structure(doc, name, allow_events=integrator == "scipy")
         model = SbmlModel(
             jnp.asarray(structure.constant_values, dtype=float), structure, float(settings.start)
         )
