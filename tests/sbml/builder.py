@@ -83,13 +83,24 @@ class SbmlBuilder:
         ia.setMath(_math(formula))
         return self
 
-    def event(self, eid: str, trigger: str, target: str, formula: str):
+    def event(
+        self,
+        eid: str,
+        trigger: str,
+        target: str,
+        formula: str,
+        delay: str | None = None,
+        use_trigger_values: bool = True,
+        persistent: bool = True,
+    ):
         e = self.model.createEvent()
         e.setId(eid)
-        e.setUseValuesFromTriggerTime(True)
+        e.setUseValuesFromTriggerTime(use_trigger_values)
+        if delay is not None:
+            e.createDelay().setMath(_math(delay))
         t = e.createTrigger()
         t.setMath(_math(trigger))
-        t.setPersistent(True)
+        t.setPersistent(persistent)
         t.setInitialValue(False)
         a = e.createEventAssignment()
         a.setVariable(target)

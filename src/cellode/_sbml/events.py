@@ -267,8 +267,13 @@ class _Loop:
             k = int(np.searchsorted(ts, t_new, side="left"))
             x = sol.y[:, -1]
             if sol.status == 1:
-                x = self._past_root(sol, t_new, x)
-                t_new = self._t_after
+                if t_stop - t_new <= 1e-9 * max(1.0, abs(t_stop)):
+                    # The root is the stop itself (a trigger like `time >= t*`): land on it
+                    # exactly, so triggers comparing time with t* see t = t*.
+                    x, t_new = sol.sol(t_stop), t_stop
+                else:
+                    x = self._past_root(sol, t_new, x)
+                    t_new = self._t_after
             t = t_new
             x = self._process(t, x)
 

@@ -361,7 +361,9 @@ def build_structure(
             "definitions)."
         )
 
-    jumps = _jump_expressions([*run_defs.values(), *rate_rules.values()], time_invariant)
+    jumps = _jump_expressions(
+        [*run_defs.values(), *rate_rules.values(), *(ev.trigger for ev in events)], time_invariant
+    )
     symbol_ids = tuple(i for i in init_defs if not i.startswith("@"))
     return Structure(
         source=name,
