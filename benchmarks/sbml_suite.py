@@ -102,6 +102,7 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=60)
     parser.add_argument("--out", default="sbml_suite.csv")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per case")
+    parser.add_argument("--markdown", default="", help="also write totals and failures here")
     args = parser.parse_args()
 
     suite = shared_data() / "sbml-test-suite"
@@ -151,6 +152,46 @@ def main() -> None:
         print(f"  tier {tier}: {p}/{n}")
     for reason, n in reasons.most_common():
         print(f"  {n:4d}  {reason}")
+    if args.markdown:
+        write_markdown(Path(args.markdown), args, results, index, elapsed)
+
+
+def write_markdown(path: Path, args, results, index, elapsed: float) -> None:
+    """Totals by tier and by reason and every failure, as a Markdown section."""
+    passed = sum(r.passed for r in results)
+    lines = [
+        f"### `--cases {args.cases}` with `--integrator {args.integrator}`",
+        "",
+        f"{passed}/{len(results)} passed ({100 * passed / max(1, len(results)):.1f} %), "
+        f"{elapsed:.0f} s wall time on one process.",
+        "",
+        "| tier | passed | cases |",
+        "|---|---|---|",
+    ]
+    by_tier: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
+    for r in results:
+        tier = index.get(r.case, {}).get("tier", "") or "-"
+        by_tier[tier][0] += r.passed
+        by_tier[tier][1] += 1
+    lines += [f"| {t} | {p} | {n} |" for t, (p, n) in sorted(by_tier.items())]
+    reasons = collections.Counter(_reason_class(r.reason) for r in results if not r.passed)
+    if reasons:
+        lines += ["", "| failure reason | cases |", "|---|---|"]
+        lines += [f"| {k} | {n} |" for k, n in reasons.most_common()]
+        lines += ["", "| case | tier | reason | max error / allowed |", "|---|---|---|---|"]
+        for r in results:
+            if not r.passed:
+                tier = index.get(r.case, {}).get("tier", "") or "-"
+                lines.append(f"| {r.case} | {tier} | {r.reason} | {r.max_error:.3g} |")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write("\n".join(lines) + "\n\n")
+
+
+def _reason_class(reason: str) -> str:
+    if reason.startswith("wrong values"):
+        return "wrong values"
+    return reason
 
 
 if __name__ == "__main__":
