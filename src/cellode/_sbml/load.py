@@ -372,8 +372,8 @@ def build_structure(
     for u in undefined:
         unsupported.append(f"a formula uses {u!r}, which the model does not define")
     for rid_ in sorted({n for e in exprs for n in rates_used(e)}):
-        if rid_ in assignment or kinds.get(rid_) == "reaction":
-            unsupported.append(f"rateOf({rid_}) of an assignment-rule target or reaction")
+        if rid_ not in defined:
+            unsupported.append(f"rateOf({rid_}) of an id the model does not define")
     if unsupported:
         listing = "\n".join(f"  - {u}" for u in dict.fromkeys(unsupported))
         raise SbmlError(
