@@ -18,6 +18,9 @@ SAMPLE = {
     "A": ["00001", "00241", "00998", "01647"],
     "B": ["00133", "00305", "00338", "00644", "00903", "01452"],
     "C": ["00727", "00880", "00959", "01259", "01323", "01343"],
+    # Not pure ODEs: events (a reset, a delayed persistent event), a flattened comp model.
+    "events": ["00026", "00071", "00936"],
+    "comp": ["01127"],
 }
 CASES = [(tier, case) for tier, cases in SAMPLE.items() for case in cases]
 

@@ -157,8 +157,7 @@ def build_structure(
             where = f"event {eid!r}"
             trig = e.getTrigger()
             if trig is None or trig.getMath() is None:
-                unsupported.append(f"{where} without a trigger")
-                continue
+                continue  # SBML L3v2: an event without a trigger never fires
             l3 = level >= 3
             events.append(
                 EventSpec(
