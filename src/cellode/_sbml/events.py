@@ -91,21 +91,38 @@ def _applier(model: SbmlModel, assignments):
     s = model.structure
     index = {k: i for i, k in enumerate(s.state_ids)}
 
+    assigned = {target for target, _ in assignments}
+    # Species values are assigned (in their SBML units) with the compartment sizes before the
+    # event; a concentration-valued state (rate-rule species) in a compartment the event
+    # resizes then keeps its amount: c_new = c * V_old / V_new (as the test suite expects).
+    rescaled = [
+        (index[sid], comp)
+        for sid, comp in s.species_compartment.items()
+        if comp in assigned
+        and sid in index
+        and not s.state_is_amount[index[sid]]
+        and sid not in s.amount_valued
+    ]
+
     def apply(t, x, p, vals):
-        # Value states (compartments, parameters, ...) first: a species concentration assigned
-        # in the same event is converted with the compartment size after the event.
+        before = model._run_env(t, x, p)
+        old_sizes = {comp: before.get(comp) for _, comp in rescaled}
+        # Value states (compartments, parameters, rate-rule species) take their new values;
+        # species amounts are then set from concentrations times the sizes before the event.
         for k, (target, _) in enumerate(assignments):
             i = index.get(target)
             if i is not None and not s.state_is_amount[i]:
                 x = x.at[i].set(vals[k])
         env = model._run_env(t, x, p)
+        for i, comp in rescaled:
+            x = x.at[i].multiply(old_sizes[comp] / env.get(comp))
         for k, (target, _) in enumerate(assignments):
             i = index.get(target)
             if i is not None and s.state_is_amount[i]:
                 if target in s.amount_valued:
                     x = x.at[i].set(vals[k])
                 else:
-                    x = x.at[i].set(vals[k] * env.get(s.species_compartment[target]))
+                    x = x.at[i].set(vals[k] * before.get(s.species_compartment[target]))
         return x
 
     return apply
