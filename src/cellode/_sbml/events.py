@@ -250,11 +250,12 @@ class _Loop:
     def run(self, ts: np.ndarray) -> tuple[np.ndarray, bool]:
         model = self.c.model
         x = np.asarray(model.initial_state(self.p), dtype=float)
-        # Roots are found between solver steps: with events, no step spans more than one output
-        # interval, so a trigger that flips and flips back within a long step is not missed.
+        # Roots are found between solver steps: with events, no step spans more than a tenth
+        # of an output interval, so a trigger that flips and flips back within a long step
+        # (a narrow window such as 0.18 < S < 0.19) is not missed.
         gaps = np.diff(ts)
         gaps = gaps[gaps > 0]
-        self.max_step = float(gaps.min()) if self.c.events and gaps.size else np.inf
+        self.max_step = float(gaps.min()) / 10 if self.c.events and gaps.size else np.inf
         n = x.shape[0]
         xs = np.full((len(ts), n), np.nan)
         t, t_end = float(ts[0]), float(ts[-1])
