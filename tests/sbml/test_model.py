@@ -133,3 +133,15 @@ def test_malformed_sbml_names_the_file(tmp_path):
     assert "line" in str(info.value)
     with pytest.raises(SbmlError, match="does not exist"):
         load_sbml(tmp_path / "absent.xml")
+
+
+def test_network_view_has_the_models_conservation_law_and_vector_field(decay):
+    network = decay.network
+    assert network is not None
+    assert network.species == decay.state_ids
+    np.testing.assert_array_equal(network.conservation_laws().matrix, [[1, 1]])
+    field = network.vector_field()
+    x = jnp.array([1.5, 0.5])
+    np.testing.assert_allclose(field(0.0, x, None), decay(0.0, x, None), rtol=1e-12)
+    # A rate rule makes the state more than reaction amounts: no network view.
+    assert load_sbml(growing_model()).network is None
