@@ -8,12 +8,12 @@ import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float
 
 from .._simulation.problem import ODEProblem, SolveOutput
 from ._common import (
     attach,
-    backward_controller,
     detach,
     forward_solve,
     poison,
@@ -23,6 +23,7 @@ from ._common import (
     vector_field,
     zeros_if_none,
 )
+from .adjoint_stepping import BackwardState, backward_pid, integrate_segment
 from .base import AbstractSensitivity
 
 
@@ -192,40 +193,53 @@ def _bwd(residuals, cotangent, perturbed, diff, problem, segment_steps, checkpoi
             throw=False,
         )
 
-    def interval(carry, inputs_i):
-        a, g, failed, dense, current = carry
-        t_start, t_end, jump, j = inputs_i
-        dense = jax.lax.cond(j == current, lambda: dense, lambda: resolve(j))
-        a = a + jump
-        back = diffrax.diffeqsolve(
-            diffrax.ODETerm(adjoint_rhs),
-            problem.solver,
-            t_end,
-            t_start,
-            -first_backward_step(dense, t_start, t_end),
-            (a, jax.tree.map(jnp.zeros_like, params)),
-            (params, static, dense, seg_t0[j], seg_t1[j]),
-            saveat=diffrax.SaveAt(t1=True),
-            stepsize_controller=backward_controller(problem),
-            max_steps=problem.max_steps,
-            throw=False,
+    # The parameter gradient is carried flat (one array for the solver's stage arithmetic).
+    flat_params, unravel = ravel_pytree(params)
+    pid, jump_ts = backward_pid(problem)
+    jump_s = jnp.sort(-jump_ts)
+    segments = jnp.arange(checkpoints, dtype=segment_of.dtype)
+    first_interval = jnp.searchsorted(segment_of, segments, side="left")
+    last_interval = jnp.searchsorted(segment_of, segments, side="right") - 1
+
+    def segment(state: BackwardState, j):
+        dense = resolve(j)
+        i = last_interval[j]
+        # The first backward step is the last forward one (the adjoint has the time scales of
+        # x); later segments continue with the step size reached.
+        h = jnp.where(jnp.isnan(state.h), first_backward_step(dense, seg_t0[j], seg_t1[j]), state.h)
+        failed = state.failed | (dense.result != diffrax.RESULTS.successful)
+        state = eqx.tree_at(
+            lambda st: (st.a, st.h, st.interval, st.failed),
+            state,
+            (state.a + jumps[i], h, i, failed),
         )
-        a_new, g_interval = jax.tree.map(lambda leaf: leaf[0], back.ys)
-        g = jax.tree.map(jnp.add, g, g_interval)
-        failed = failed | (dense.result != diffrax.RESULTS.successful)
-        failed = failed | (back.result != diffrax.RESULTS.successful)
-        return (a_new, g, failed, dense, j), None
+        state = integrate_segment(
+            state,
+            problem=problem,
+            pid=pid,
+            args=(params, static, dense, seg_t0[j], seg_t1[j]),
+            starts=starts_t,
+            ends=grid,
+            jumps=jumps,
+            first_interval=first_interval[j],
+            jump_s=jump_s,
+        )
+        return state, None
 
     last = jnp.asarray(checkpoints - 1, segment_of.dtype)
-    init = (
-        jnp.zeros_like(x0),
-        jax.tree.map(jnp.zeros_like, params),
-        jnp.array(False),
-        resolve(last),
-        last,
+    t_end = problem.ts[-1]
+    _, pid_state = pid.init(None, -t_end, -t_end, x0, jnp.ones_like(t_end), None, None, None)
+    init = BackwardState(
+        a=jnp.zeros_like(x0),
+        g=jnp.zeros(flat_params.shape, x0.dtype),
+        h=jnp.asarray(jnp.nan, t_end.dtype),
+        pid_state=jax.tree.map(jnp.asarray, pid_state),
+        interval=last_interval[last],
+        next_jump=jnp.searchsorted(jump_s, -t_end, side="right"),
+        num_steps=jnp.asarray(0, segment_of.dtype),
+        failed=jnp.array(False),
     )
-    (a0, g, failed, _, _), _ = jax.lax.scan(
-        interval, init, (starts_t, grid, jumps, segment_of), reverse=True
-    )
+    final, _ = jax.lax.scan(segment, init, segments, reverse=True)
+    a0, g, failed = final.a, unravel(final.g.astype(flat_params.dtype)), final.failed
     (grad_model, grad_inputs), grad_x0 = poison((g, a0), failed)
     return grad_model, grad_inputs, grad_x0
