@@ -108,11 +108,21 @@ def backward_pid(problem: ODEProblem) -> tuple[diffrax.PIDController, Float[Arra
     return eqx.tree_at(lambda c: c.norm, controller, optx.rms_norm), jump_ts
 
 
+class NormOfAdjoint(eqx.Module):
+    """RMS norm of the adjoint a only: the first n components of the flat state (a, g)."""
+
+    n: int = eqx.field(static=True)
+
+    def __call__(self, y: Array) -> Array:
+        return optx.rms_norm(y[: self.n])
+
+
 def with_root_finder_tolerances(
-    solver: diffrax.AbstractSolver, pid: diffrax.PIDController
+    solver: diffrax.AbstractSolver, pid: diffrax.PIDController, n: int
 ) -> diffrax.AbstractSolver:
-    """An implicit solver whose root finder takes rtol, atol and norm from the controller
-    where left unset (what `diffeqsolve` does before stepping; here the loop steps itself)."""
+    """An implicit solver whose root finder takes rtol and atol from the controller where left
+    unset (what `diffeqsolve` does before stepping; here the loop steps itself), and measures
+    convergence on the adjoint a only, as the controller does."""
     if not isinstance(solver, diffrax.AbstractImplicitSolver):
         return solver
     finder = solver.root_finder
@@ -129,7 +139,7 @@ def with_root_finder_tolerances(
     return eqx.tree_at(
         lambda s: tuple(getattr(s.root_finder, attr) for attr in unset),
         solver,
-        tuple(getattr(pid, attr) for attr in unset),
+        tuple(NormOfAdjoint(n) if attr == "norm" else getattr(pid, attr) for attr in unset),
         is_leaf=lambda v: v is None,
     )
 
@@ -246,8 +256,8 @@ def integrate_segment(
     an input jump time the step continues from just before it (the side where u has the value
     of the next interval), with the solver told that the field jumped.
     """
-    solver = with_root_finder_tolerances(problem.solver, pid)
     n = state.a.shape[0]
+    solver = with_root_finder_tolerances(problem.solver, pid, n)
     x_of_t = args[2]
     explicit = uses_tableau(solver)
     s0 = -ends[state.interval]

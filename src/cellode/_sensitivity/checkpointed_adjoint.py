@@ -24,6 +24,7 @@ from .adjoint_stepping import BackwardState, backward_pid, integrate_segment
 from .base import AbstractSensitivity
 
 DEFAULT_SEGMENT_STEPS_CAP = 4096
+DEFAULT_SEGMENT_BYTES = 4_000_000
 
 
 def first_backward_step(dense: diffrax.Solution, t_start: Array, t_end: Array) -> Array:
@@ -75,7 +76,7 @@ class CheckpointedAdjoint(AbstractSensitivity):
 
     Memory: the K checkpoint states (besides the returned xs) plus the dense output of one
     segment, a buffer of `segment_max_steps` steps (default `max_steps // checkpoints`, between
-    256 and 4096): O(K d + B s d) for s stages, whatever the horizon. If a segment needs more steps than
+    256 and 4096 and at most about 4 MB): O(K d + B s d) for s stages, whatever the horizon. If a segment needs more steps than
     the buffer holds, the gradient is NaN (never silently wrong): raise `checkpoints` or
     `segment_max_steps`. Compute: one more forward solve plus the backward solve, plus a fixed
     cost per segment (a solver start and the buffer). The default K = 4 keeps that cost small
@@ -103,10 +104,18 @@ class CheckpointedAdjoint(AbstractSensitivity):
     def _segment_steps(self, problem: ODEProblem) -> int:
         if self.segment_max_steps is not None:
             return self.segment_max_steps
-        # A static buffer of this many steps is filled per segment: sized to the horizon it
-        # would cost max_steps / K steps of dense output (200 MB for the 128-state Brusselator
-        # at K = 4), so it is capped; a segment that needs more gives a NaN gradient.
-        return min(DEFAULT_SEGMENT_STEPS_CAP, max(256, -(-problem.max_steps // self.checkpoints)))
+        # A static buffer of this many steps is filled per segment. Sized to the horizon it
+        # would cost max_steps / K steps of dense output, so it is capped, by step count and by
+        # bytes: diffrax's dense re-integration slows sharply with a large buffer (Brusselator,
+        # 128 states: 0.3 ms at 256 steps, 1.5 ms at 2048, 42 ms at 4096 for the same 12 steps).
+        # A segment that needs more steps gives a NaN gradient.
+        tableau = getattr(problem.solver, "tableau", None)
+        stages = getattr(tableau, "num_stages", 7)
+        x0 = problem.x0
+        per_step = (stages + 2) * x0.shape[0] * x0.dtype.itemsize  # y0, y1 and the stages
+        by_bytes = DEFAULT_SEGMENT_BYTES // per_step
+        by_horizon = -(-problem.max_steps // self.checkpoints)
+        return max(256, min(DEFAULT_SEGMENT_STEPS_CAP, by_horizon, by_bytes))
 
 
 def _forward(diff: tuple, problem: ODEProblem, checkpoints: int) -> tuple[SolveOutput, tuple]:
