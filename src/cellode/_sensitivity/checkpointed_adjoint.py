@@ -62,8 +62,9 @@ class CheckpointedAdjoint(AbstractSensitivity):
 
     by vector–Jacobian products, landing on every observation time t_k, where the adjoint jumps:
     a(t_k^-) = a(t_k^+) + (dL/dx(t_k))^T. One adaptive stepping loop per segment does this
-    without restarting at the observations (the step size carries over; see `adjoint_stepping`). With `jax.custom_vjp` these jumps are exactly the
-    cotangents of `xs[k]`, whatever the loss (terminal, discrete observations, or both).
+    without restarting at the observations (the step size carries over; see
+    `adjoint_stepping`). With `jax.custom_vjp` these jumps are exactly the cotangents of
+    `xs[k]`, whatever the loss (terminal, discrete observations, or both).
     At the end grad_theta L = g(t0) = integral_{t0}^{T} (df/dtheta)^T a dt and grad_{x0} L = a(t0).
     A running cost integral r(t, x, theta) dt is handled by the same adjoint once it is part of
     the state (`simulate_with_cost`): then da/dt gets the term -(dr/dx)^T.
@@ -76,12 +77,13 @@ class CheckpointedAdjoint(AbstractSensitivity):
 
     Memory: the K checkpoint states (besides the returned xs) plus the dense output of one
     segment, a buffer of `segment_max_steps` steps (default `max_steps // checkpoints`, between
-    256 and 4096 and at most about 4 MB): O(K d + B s d) for s stages, whatever the horizon. If a segment needs more steps than
-    the buffer holds, the gradient is NaN (never silently wrong): raise `checkpoints` or
-    `segment_max_steps`. Compute: one more forward solve plus the backward solve, plus a fixed
+    256 and 4096 and at most about 4 MB): O(K d + B s d) for s stages, whatever the horizon.
+    If a segment needs more steps than the buffer holds, the gradient is NaN (never silently
+    wrong): raise `checkpoints` or `segment_max_steps`. Compute: one more forward solve plus the backward solve, plus a fixed
     cost per segment (a solver start and the buffer). The default K = 4 keeps that cost small
-    (on the spiral benchmark K = 16 costs 1.4x the time of K = 1, K = 4 1.1x) while holding
-    up to 4 x 4096 forward steps; raise K for longer solves or to bound memory further.
+    (on the spiral benchmark K = 16 costs 1.4–1.6x the time of K = 1, K = 4 1.1x) while
+    holding up to 4 x 4096 forward steps (fewer for large states, by the 4 MB cap); raise K
+    or `segment_max_steps` for longer solves.
 
     The gradient is that of the exact solution, up to solver error in both passes (SPEC C6);
     it converges to `DiscreteAdjoint`'s as rtol, atol shrink. Gradients with respect to the
