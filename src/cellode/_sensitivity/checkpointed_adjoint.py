@@ -80,10 +80,10 @@ class CheckpointedAdjoint(AbstractSensitivity):
     256 and 4096 and at most about 4 MB): O(K d + B s d) for s stages, whatever the horizon.
     If a segment needs more steps than the buffer holds, the gradient is NaN (never silently
     wrong): raise `checkpoints` or `segment_max_steps`. Compute: one more forward solve plus the
-    backward solve, plus a fixed cost per segment (a solver start and the buffer). The default K = 4 keeps that cost small
-    (on the spiral benchmark K = 16 costs 1.4–1.6x the time of K = 1, K = 4 1.1x) while
-    holding up to 4 x 4096 forward steps (fewer for large states, by the 4 MB cap); raise K
-    or `segment_max_steps` for longer solves.
+    backward solve, plus a fixed cost per segment (a solver start and the buffer). The default
+    K = 4 keeps that cost small (on the spiral benchmark K = 16 costs 1.4–1.6x the time of
+    K = 1, K = 4 1.1x) while holding up to 4 x 4096 forward steps (fewer for large states, by
+    the 4 MB cap); raise K or `segment_max_steps` for longer solves.
 
     The gradient is that of the exact solution, up to solver error in both passes (SPEC C6);
     it converges to `DiscreteAdjoint`'s as rtol, atol shrink. Gradients with respect to the
