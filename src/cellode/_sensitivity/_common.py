@@ -14,7 +14,6 @@ import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import optimistix as optx
 from jaxtyping import Array, Float, PyTree
 
 from .._simulation.problem import ODEProblem, SolveOutput, rhs
@@ -91,27 +90,6 @@ def solve_output(sol: diffrax.Solution, xs: Array, x_end: Array) -> SolveOutput:
         num_rejected_steps=sol.stats["num_rejected_steps"],
         result=sol.result,
     )
-
-
-def _norm_of_first(tree: Any) -> Array:
-    """RMS norm of the first element of a tuple state (the adjoint a), ignoring the rest."""
-    return optx.rms_norm(tree[0])
-
-
-def backward_controller(problem: ODEProblem) -> diffrax.AbstractStepSizeController:
-    """The forward controller (tolerances, input jumps), with the error measured on the adjoint
-    a only: the parameter gradient g is a quadrature along the same steps, and measuring its
-    error too makes hundreds of components of a neural network steer the step size (SUNDIALS
-    likewise leaves quadratures out of error control by default)."""
-
-    def set_norm(controller: Any) -> Any:
-        if isinstance(controller, diffrax.PIDController):
-            return eqx.tree_at(lambda c: c.norm, controller, _norm_of_first)
-        if isinstance(controller, diffrax.ClipStepSizeController):
-            return eqx.tree_at(lambda c: c.controller, controller, set_norm(controller.controller))
-        return controller
-
-    return set_norm(problem.controller)
 
 
 def zeros_if_none(cotangent: Array | None, like: Array) -> Array:

@@ -2,52 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float
 
 from .._simulation.problem import ODEProblem, SolveOutput
 from ._common import (
     attach,
-    backward_controller,
     detach,
     forward_solve,
     poison,
     save_times,
     solve_output,
     split_parameters,
-    vector_field,
     zeros_if_none,
 )
+from .adjoint_stepping import BackwardState, backward_pid, integrate_segment
 from .base import AbstractSensitivity
 
-
-def adjoint_rhs(t: Array, state: tuple[Array, Any], args: tuple[Any, Any, Any]) -> tuple:
-    """The backward augmented system at time t, with x(t) from the forward dense output:
-
-        da/dt = -(df/dx)^T a,      dg/dt = -(df/dtheta)^T a,
-
-    both by one vector–Jacobian product of f (no Jacobian is formed). Integrated from t_j down to
-    t_{j-1} with g = 0 at the end, g(t_{j-1}) = integral (df/dtheta)^T a dt over the segment.
-    """
-    a, _ = state
-    params, static, x_of_t, t_start, t_end = args
-    # Evaluate x a hair inside the interval: with Kvaerno5 (VeryChord) a backward solve whose
-    # field reads the dense output exactly at its first time stalled, taking ever smaller steps
-    # towards it (measured on Robertson from t0 = 0); 1e-13 of the interval changes x by
-    # ~1e-13 |f| and removes the stall.
-    t_eval = jnp.maximum(t, t_start + 1e-13 * (t_end - t_start))
-    x = x_of_t.evaluate(t_eval)
-    _, vjp = jax.vjp(lambda x_, p_: vector_field(t, x_, p_, static), x, params)
-    a_dot, g_dot = vjp(a)
-    return -a_dot, jax.tree.map(jnp.negative, g_dot)
-
-
 DEFAULT_SEGMENT_STEPS_CAP = 4096
+DEFAULT_SEGMENT_BYTES = 4_000_000
 
 
 def first_backward_step(dense: diffrax.Solution, t_start: Array, t_end: Array) -> Array:
@@ -83,30 +60,37 @@ class CheckpointedAdjoint(AbstractSensitivity):
 
         da/dt = -(df/dx)^T a,    dg/dt = -(df/dtheta)^T a,
 
-    by vector–Jacobian products, stopping at every observation time t_k, where the adjoint jumps:
-    a(t_k^-) = a(t_k^+) + (dL/dx(t_k))^T. With `jax.custom_vjp` these jumps are exactly the
-    cotangents of `xs[k]`, whatever the loss (terminal, discrete observations, or both).
+    by vector–Jacobian products, landing on every observation time t_k, where the adjoint jumps:
+    a(t_k^-) = a(t_k^+) + (dL/dx(t_k))^T. One adaptive stepping loop per segment does this
+    without restarting at the observations (the step size carries over; see
+    `adjoint_stepping`). With `jax.custom_vjp` these jumps are exactly the cotangents of
+    `xs[k]`, whatever the loss (terminal, discrete observations, or both).
     At the end grad_theta L = g(t0) = integral_{t0}^{T} (df/dtheta)^T a dt and grad_{x0} L = a(t0).
     A running cost integral r(t, x, theta) dt is handled by the same adjoint once it is part of
     the state (`simulate_with_cost`): then da/dt gets the term -(dr/dx)^T.
 
-    The backward solve uses the forward solver (implicit when the forward one was, as stiff
-    problems need) and the same tolerances; it steps exactly onto every jump of u(t), in reverse.
+    The backward solve uses the forward solver's method (implicit when the forward one was, as
+    stiff problems need; an explicit Runge–Kutta method's stages are written out from its
+    tableau) and the same tolerances; it steps exactly onto every jump of u(t), in reverse.
     Its error control measures a only: g is a quadrature along the same steps (as in SUNDIALS,
     whose quadratures are left out of error control by default).
 
     Memory: the K checkpoint states (besides the returned xs) plus the dense output of one
     segment, a buffer of `segment_max_steps` steps (default `max_steps // checkpoints`, between
-    256 and 4096): O(K d + B s d) for s stages, whatever the horizon. If a segment needs more steps than
-    the buffer holds, the gradient is NaN (never silently wrong): raise `checkpoints` or
-    `segment_max_steps`. Compute: one more forward solve plus the backward solve.
+    256 and 4096 and at most about 4 MB): O(K d + B s d) for s stages, whatever the horizon.
+    If a segment needs more steps than the buffer holds, the gradient is NaN (never silently
+    wrong): raise `checkpoints` or `segment_max_steps`. Compute: one more forward solve plus the
+    backward solve, plus a fixed cost per segment (a solver start and the buffer). The default
+    K = 4 keeps that cost small (on the spiral benchmark K = 16 costs 1.4–1.6x the time of
+    K = 1, K = 4 1.1x) while holding up to 4 x 4096 forward steps (fewer for large states, by
+    the 4 MB cap); raise K or `segment_max_steps` for longer solves.
 
     The gradient is that of the exact solution, up to solver error in both passes (SPEC C6);
     it converges to `DiscreteAdjoint`'s as rtol, atol shrink. Gradients with respect to the
     times (t0, ts, the switching times of u) are not computed (they are zero).
     """
 
-    checkpoints: int = eqx.field(static=True, default=16)
+    checkpoints: int = eqx.field(static=True, default=4)
     segment_max_steps: int | None = eqx.field(static=True, default=None)
 
     def __check_init__(self):
@@ -122,10 +106,18 @@ class CheckpointedAdjoint(AbstractSensitivity):
     def _segment_steps(self, problem: ODEProblem) -> int:
         if self.segment_max_steps is not None:
             return self.segment_max_steps
-        # A static buffer of this many steps is filled per segment: sized to the horizon it
-        # would cost max_steps / K steps of dense output (200 MB for the 128-state Brusselator
-        # at K = 4), so it is capped; a segment that needs more gives a NaN gradient.
-        return min(DEFAULT_SEGMENT_STEPS_CAP, max(256, -(-problem.max_steps // self.checkpoints)))
+        # A static buffer of this many steps is filled per segment. Sized to the horizon it
+        # would cost max_steps / K steps of dense output, so it is capped, by step count and by
+        # bytes: diffrax's dense re-integration slows sharply with a large buffer (Brusselator,
+        # 128 states: 0.3 ms at 256 steps, 1.5 ms at 2048, 42 ms at 4096 for the same 12 steps).
+        # A segment that needs more steps gives a NaN gradient.
+        tableau = getattr(problem.solver, "tableau", None)
+        stages = getattr(tableau, "num_stages", 7)
+        x0 = problem.x0
+        per_step = (stages + 2) * x0.shape[0] * x0.dtype.itemsize  # y0, y1 and the stages
+        by_bytes = DEFAULT_SEGMENT_BYTES // per_step
+        by_horizon = -(-problem.max_steps // self.checkpoints)
+        return max(256, min(DEFAULT_SEGMENT_STEPS_CAP, by_horizon, by_bytes))
 
 
 def _forward(diff: tuple, problem: ODEProblem, checkpoints: int) -> tuple[SolveOutput, tuple]:
@@ -192,40 +184,53 @@ def _bwd(residuals, cotangent, perturbed, diff, problem, segment_steps, checkpoi
             throw=False,
         )
 
-    def interval(carry, inputs_i):
-        a, g, failed, dense, current = carry
-        t_start, t_end, jump, j = inputs_i
-        dense = jax.lax.cond(j == current, lambda: dense, lambda: resolve(j))
-        a = a + jump
-        back = diffrax.diffeqsolve(
-            diffrax.ODETerm(adjoint_rhs),
-            problem.solver,
-            t_end,
-            t_start,
-            -first_backward_step(dense, t_start, t_end),
-            (a, jax.tree.map(jnp.zeros_like, params)),
-            (params, static, dense, seg_t0[j], seg_t1[j]),
-            saveat=diffrax.SaveAt(t1=True),
-            stepsize_controller=backward_controller(problem),
-            max_steps=problem.max_steps,
-            throw=False,
+    # The parameter gradient is carried flat (one array for the solver's stage arithmetic).
+    flat_params, unravel = ravel_pytree(params)
+    pid, jump_ts = backward_pid(problem)
+    jump_s = jnp.sort(-jump_ts)
+    segments = jnp.arange(checkpoints, dtype=segment_of.dtype)
+    first_interval = jnp.searchsorted(segment_of, segments, side="left")
+    last_interval = jnp.searchsorted(segment_of, segments, side="right") - 1
+
+    def segment(state: BackwardState, j):
+        dense = resolve(j)
+        i = last_interval[j]
+        # The first backward step is the last forward one (the adjoint has the time scales of
+        # x); later segments continue with the step size reached.
+        h = jnp.where(jnp.isnan(state.h), first_backward_step(dense, seg_t0[j], seg_t1[j]), state.h)
+        failed = state.failed | (dense.result != diffrax.RESULTS.successful)
+        state = eqx.tree_at(
+            lambda st: (st.a, st.h, st.interval, st.failed),
+            state,
+            (state.a + jumps[i], h, i, failed),
         )
-        a_new, g_interval = jax.tree.map(lambda leaf: leaf[0], back.ys)
-        g = jax.tree.map(jnp.add, g, g_interval)
-        failed = failed | (dense.result != diffrax.RESULTS.successful)
-        failed = failed | (back.result != diffrax.RESULTS.successful)
-        return (a_new, g, failed, dense, j), None
+        state = integrate_segment(
+            state,
+            problem=problem,
+            pid=pid,
+            args=(params, static, dense, seg_t0[j], seg_t1[j]),
+            starts=starts_t,
+            ends=grid,
+            jumps=jumps,
+            first_interval=first_interval[j],
+            jump_s=jump_s,
+        )
+        return state, None
 
     last = jnp.asarray(checkpoints - 1, segment_of.dtype)
-    init = (
-        jnp.zeros_like(x0),
-        jax.tree.map(jnp.zeros_like, params),
-        jnp.array(False),
-        resolve(last),
-        last,
+    t_end = problem.ts[-1]
+    _, pid_state = pid.init(None, -t_end, -t_end, x0, jnp.ones_like(t_end), None, None, None)
+    init = BackwardState(
+        a=jnp.zeros_like(x0),
+        g=jnp.zeros(flat_params.shape, x0.dtype),
+        h=jnp.asarray(jnp.nan, t_end.dtype),
+        pid_state=jax.tree.map(jnp.asarray, pid_state),
+        interval=last_interval[last],
+        next_jump=jnp.searchsorted(jump_s, -t_end, side="right"),
+        num_steps=jnp.asarray(0, segment_of.dtype),
+        failed=jnp.array(False),
     )
-    (a0, g, failed, _, _), _ = jax.lax.scan(
-        interval, init, (starts_t, grid, jumps, segment_of), reverse=True
-    )
+    final, _ = jax.lax.scan(segment, init, segments, reverse=True)
+    a0, g, failed = final.a, unravel(final.g.astype(flat_params.dtype)), final.failed
     (grad_model, grad_inputs), grad_x0 = poison((g, a0), failed)
     return grad_model, grad_inputs, grad_x0
