@@ -204,3 +204,14 @@ def _neg_log_density(prior: Prior, v: Array) -> Array:
     # loglaplace
     lv = jnp.log(v)
     return math.log(2 * b) + lv + jnp.abs(lv - a) / b
+
+
+def to_linear_numpy(theta: np.ndarray, scales: tuple[str, ...]) -> np.ndarray:
+    """Parameter scale -> linear values (NumPy)."""
+    out = np.asarray(theta, dtype=float).copy()
+    for i, s in enumerate(scales):
+        if s == "log":
+            out[i] = np.exp(out[i])
+        elif s == "log10":
+            out[i] = 10.0 ** out[i]
+    return out
