@@ -105,6 +105,9 @@ from ._plotting.diagnostics import plot_lipschitz as plot_lipschitz
 from ._plotting.diagnostics import plot_ood as plot_ood
 from ._plotting.trajectory import plot_ensemble as plot_ensemble
 from ._plotting.trajectory import plot_trajectory as plot_trajectory
+from ._sbml.api import load_sbml as load_sbml
+from ._sbml.errors import SbmlError as SbmlError
+from ._sbml.model import SbmlModel as SbmlModel
 from ._sensitivity.backsolve import BacksolveAdjoint as BacksolveAdjoint
 from ._sensitivity.base import AbstractSensitivity as AbstractSensitivity
 from ._sensitivity.base import DiscreteAdjoint as DiscreteAdjoint
