@@ -93,7 +93,7 @@ def condition_overrides(
     condition_df: pd.DataFrame,
     file: str,
     constant_ids: tuple[str, ...],
-    state_ids: tuple[str, ...],
+    initial_ids: tuple[str, ...],
     pool: Pool,
     defaults: np.ndarray,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], tuple[str, ...]]:
@@ -112,7 +112,7 @@ def condition_overrides(
             continue
         if column in constant_pos:
             param_cols.append(column)
-        elif column in state_ids:
+        elif column in initial_ids:
             species_cols.append(column)
         else:
             raise PetabError(

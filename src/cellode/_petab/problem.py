@@ -185,7 +185,7 @@ def load_petab(
     """
     files = read_files(Path(yaml_path))
     if model_loader is None:
-        from .._sbml import load_sbml as model_loader  # type: ignore[no-redef]
+        from .._sbml.api import load_sbml as model_loader  # type: ignore[no-redef]
     model = model_loader(files.model_path)
     settings = SolverSettings(Rodas5P(), rtol=rtol, atol=atol, max_steps=max_steps)
     return build_problem(files, model, settings, sensitivity or ForwardSensitivity())
@@ -254,8 +254,9 @@ def build_problem(
                 )
 
     # conditions
+    initial_ids = tuple(i for i in _model_symbols(model) if i not in constant_ids)
     cond_params, cond_species, species_ids = condition_overrides(
-        files.conditions, files.name("condition"), constant_ids, state_ids, pool, defaults
+        files.conditions, files.name("condition"), constant_ids, initial_ids, pool, defaults
     )
     layout = layout_measurements(
         files.measurements,
@@ -273,7 +274,7 @@ def build_problem(
         reinit = np.zeros((len(g.sim), len(state_ids)), dtype=bool)
         for u in range(len(g.sim)):
             for j, s in enumerate(species_ids):
-                if sim_species[u, j] != KEEP:
+                if sim_species[u, j] != KEEP and s in state_pos:
                     reinit[u, state_pos[s]] = True
         groups.append(
             GroupArrays(
