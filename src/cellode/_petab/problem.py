@@ -15,7 +15,7 @@ import pandas as pd
 from jaxtyping import Array, ArrayLike, Float
 
 from .._sensitivity.base import AbstractSensitivity, DiscreteAdjoint
-from .._sensitivity.forward import ForwardSensitivity
+from .._sensitivity.checkpointed_adjoint import CheckpointedAdjoint
 from .._solvers.rosenbrock import Rodas5P
 from .conditions import KEEP, Pool, condition_overrides
 from .errors import PetabError, where
@@ -49,8 +49,8 @@ class PetabProblem:
 
     theta is the vector of estimated parameters on their parameter scale, in the order of
     `parameter_ids`. `nllh(theta)` is -log L; `objective(theta)` adds the priors' -log p;
-    `nllh_and_gradient(theta)` differentiates by `sensitivity` (forward sensitivities by default;
-    `with_sensitivity(CheckpointedAdjoint(...))` for the adjoint). Each function is traced and
+    `nllh_and_gradient(theta)` differentiates by `sensitivity` (the checkpointed adjoint by
+    default; `with_sensitivity(ForwardSensitivity())` for forward sensitivities). Each function is traced and
     compiled once for all conditions.
     """
 
@@ -188,7 +188,7 @@ def load_petab(
         from .._sbml.api import load_sbml as model_loader  # type: ignore[no-redef]
     model = model_loader(files.model_path)
     settings = SolverSettings(Rodas5P(), rtol=rtol, atol=atol, max_steps=max_steps)
-    return build_problem(files, model, settings, sensitivity or ForwardSensitivity())
+    return build_problem(files, model, settings, sensitivity or CheckpointedAdjoint())
 
 
 def build_problem(
