@@ -107,6 +107,7 @@ from ._plotting.trajectory import plot_ensemble as plot_ensemble
 from ._plotting.trajectory import plot_trajectory as plot_trajectory
 from ._sbml.api import load_sbml as load_sbml
 from ._sbml.errors import SbmlError as SbmlError
+from ._sbml.events import simulate_sbml as simulate_sbml
 from ._sbml.model import SbmlModel as SbmlModel
 from ._sensitivity.backsolve import BacksolveAdjoint as BacksolveAdjoint
 from ._sensitivity.base import AbstractSensitivity as AbstractSensitivity
