@@ -26,9 +26,12 @@ def test_noise_nllh_equals_petab_reference_implementation(distribution, scale):
     m, y, sigma = rng.uniform(0.2, 3.0, 3)
     code = ("lin", "log", "log10").index(scale)
     ours = negative_log_likelihood(
-        jnp.array([y]), jnp.array([m]), jnp.array([sigma]), jnp.array([code]),
+        jnp.array([y]),
+        jnp.array([m]),
+        jnp.array([sigma]),
+        jnp.array([code]),
         jnp.array([distribution == "laplace"]),
-    )  # fmt: skip
+    )
     reference = -petab.calculate_single_llh(m, y, scale, distribution, sigma)
     np.testing.assert_allclose(float(ours[0]), reference, rtol=1e-13)
 
@@ -50,15 +53,20 @@ def test_priors_are_closed_form_densities_on_the_right_scale():
         upper=np.array([1e3, 1e3, 10.0]),
         nominal=np.array([1.0, 1.0, 1.0]),
         estimate=np.array([True, True, True]),
-        priors=(Prior("parameterScaleNormal", 0.5, 0.2), Prior("normal", 2.0, 0.5),
-                Prior("uniform", 0.0, 4.0)),  # fmt: skip
+        priors=(
+            Prior("parameterScaleNormal", 0.5, 0.2),
+            Prior("normal", 2.0, 0.5),
+            Prior("uniform", 0.0, 4.0),
+        ),
     )
     theta = jnp.array([0.3, math.log(2.5), 1.0])
     expected = (
-        0.5 * math.log(2 * math.pi * 0.04) + 0.5 * ((0.3 - 0.5) / 0.2) ** 2  # on log10 scale
-        + 0.5 * math.log(2 * math.pi * 0.25) + 0.5 * ((2.5 - 2.0) / 0.5) ** 2  # on linear x
+        0.5 * math.log(2 * math.pi * 0.04)
+        + 0.5 * ((0.3 - 0.5) / 0.2) ** 2  # on log10 scale
+        + 0.5 * math.log(2 * math.pi * 0.25)
+        + 0.5 * ((2.5 - 2.0) / 0.5) ** 2  # on linear x
         + math.log(4.0)
-    )  # fmt: skip
+    )
     np.testing.assert_allclose(float(neg_log_prior(theta, table)), expected, rtol=1e-13)
     lin = to_linear(jnp.array([2.0, 0.0, -1.5]), np.array([2, 1, 0]))
     np.testing.assert_allclose(np.asarray(lin), [100.0, 1.0, -1.5])
@@ -76,8 +84,11 @@ def test_unknown_observable_names_file_row_and_id(case_copy):
     df = pd.read_csv(path, sep="\t")
     df.loc[1, "observableId"] = "obs_typo"
     df.to_csv(path, sep="\t", index=False)
-    with pytest.raises(cellode.PetabError, match=r"_measurements.tsv, row 3, column observableId"
-                       r".*'obs_typo'"):  # fmt: skip
+    with pytest.raises(
+        cellode.PetabError,
+        match=r"_measurements.tsv, row 3, column observableId"
+        r".*'obs_typo'",
+    ):
         cellode.load_petab(case_copy / "_0001.yaml")
 
 
@@ -86,8 +97,11 @@ def test_import_in_a_formula_is_refused_with_its_location(case_copy):
     df = pd.read_csv(path, sep="\t")
     df.loc[0, "observableFormula"] = "__import__('os').system('true')"
     df.to_csv(path, sep="\t", index=False)
-    with pytest.raises(cellode.PetabError, match=r"_observables.tsv, row 2, column "
-                       r"observableFormula \(obs_a\).*__import__"):  # fmt: skip
+    with pytest.raises(
+        cellode.PetabError,
+        match=r"_observables.tsv, row 2, column "
+        r"observableFormula \(obs_a\).*__import__",
+    ):
         cellode.load_petab(case_copy / "_0001.yaml")
 
 
@@ -103,8 +117,11 @@ def test_unknown_name_in_a_formula_is_refused(case_copy):
 
 def test_missing_file_names_the_yaml_entry(case_copy):
     (case_copy / "_conditions.tsv").unlink()
-    with pytest.raises(cellode.PetabError, match=r"_0001.yaml, entry condition_files.*"
-                       r"'_conditions.tsv' does not exist"):  # fmt: skip
+    with pytest.raises(
+        cellode.PetabError,
+        match=r"_0001.yaml, entry condition_files.*"
+        r"'_conditions.tsv' does not exist",
+    ):
         cellode.load_petab(case_copy / "_0001.yaml")
     with pytest.raises(cellode.PetabError, match="does not exist"):
         cellode.load_petab(case_copy / "no_such_problem.yaml")

@@ -30,13 +30,13 @@ class Pool:
     def __init__(self, table: ParameterTable):
         self.table = table
         self.names: dict[str, int] = {}
-        est = [i for i, e in zip(table.ids, table.estimate) if e]
+        est = [i for i, e in zip(table.ids, table.estimate, strict=True) if e]
         self.n_estimated = len(est)
         for k, pid in enumerate(est):
             self.names[pid] = k
         self.fixed: list[float] = []
         self._numbers: dict[float, int] = {}
-        for pid, e, value in zip(table.ids, table.estimate, table.nominal):
+        for pid, e, value in zip(table.ids, table.estimate, table.nominal, strict=True):
             if not e:
                 self.names[pid] = self._add(float(value))
 

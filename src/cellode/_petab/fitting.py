@@ -99,7 +99,7 @@ def fit_petab(
             start,
             jac=True,
             method="L-BFGS-B",
-            bounds=list(zip(lower, upper)),
+            bounds=list(zip(lower, upper, strict=True)),
             options={"maxiter": max_iterations, "ftol": tol, "gtol": 1e-8, "maxcor": 20},
         )
         value = float(result.fun) if result.fun < 1e20 else math.inf

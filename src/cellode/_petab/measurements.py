@@ -119,8 +119,9 @@ def layout_measurements(
     for pre, sim, *_ in rows:
         if (pre, sim) not in pairs:
             pairs.append((pre, sim))
-    finite_times = {p: sorted({r[2] for r in rows if (r[0], r[1]) == p and math.isfinite(r[2])})
-                    for p in pairs}
+    finite_times = {
+        p: sorted({r[2] for r in rows if (r[0], r[1]) == p and math.isfinite(r[2])}) for p in pairs
+    }
     steady = {p: any(math.isinf(r[2]) for r in rows if (r[0], r[1]) == p) for p in pairs}
     kinds: dict[tuple[bool, bool, bool], list[tuple[str | None, str]]] = {}
     for p in pairs:

@@ -68,7 +68,9 @@ class SolverSettings(eqx.Module):
     steady_state_tol: float = eqx.field(static=True, default=1e-6)
 
 
-def controller(settings: SolverSettings, model: Any, p: Array) -> diffrax.AbstractStepSizeController:
+def controller(
+    settings: SolverSettings, model: Any, p: Array
+) -> diffrax.AbstractStepSizeController:
     """PI control to rtol/atol; when the model knows the times of its input switches
     (`jump_times(p)`), the steps land exactly on them."""
     pid = diffrax.PIDController(
@@ -238,6 +240,13 @@ class Objective(eqx.Module):
         y, sigma, ok = self.observe(theta, sensitivity)
         terms = negative_log_likelihood(y, self.values, sigma, self.transform, self.laplace)
         return jnp.where(ok, jnp.sum(terms), jnp.inf)
+
+    def evaluate(self, theta: Float[Array, " k"], sensitivity: AbstractSensitivity) -> tuple:
+        """(nllh, chi2, y, sigma) from one simulation."""
+        y, sigma, ok = self.observe(theta, sensitivity)
+        terms = negative_log_likelihood(y, self.values, sigma, self.transform, self.laplace)
+        chi2 = jnp.sum(residual(y, self.values, sigma, self.transform) ** 2)
+        return jnp.where(ok, jnp.sum(terms), jnp.inf), chi2, y, sigma
 
     def chi2(self, theta: Float[Array, " k"], sensitivity: AbstractSensitivity) -> Array:
         """sum of squared weighted residuals ((h(m) - h(y)) / sigma)^2."""

@@ -57,11 +57,11 @@ class ParameterTable:
 
     @property
     def estimated_ids(self) -> tuple[str, ...]:
-        return tuple(i for i, e in zip(self.ids, self.estimate) if e)
+        return tuple(i for i, e in zip(self.ids, self.estimate, strict=True) if e)
 
     @property
     def estimated_scales(self) -> tuple[str, ...]:
-        return tuple(s for s, e in zip(self.scales, self.estimate) if e)
+        return tuple(s for s, e in zip(self.scales, self.estimate, strict=True) if e)
 
     def index(self, parameter_id: str) -> int:
         return self.ids.index(parameter_id)
@@ -167,9 +167,7 @@ def _prior(rec: pd.Series, est: int, file: str, row: int, pid: str) -> Prior | N
     return Prior(kind, a, b)
 
 
-def neg_log_prior(
-    theta: Float[Array, " k"], table: ParameterTable
-) -> Float[Array, ""]:
+def neg_log_prior(theta: Float[Array, " k"], table: ParameterTable) -> Float[Array, ""]:
     """-log p(theta): the sum over estimated parameters with an objective prior.
 
     parameterScale* priors are densities of theta itself; the others are densities of the
@@ -177,7 +175,7 @@ def neg_log_prior(
     """
     total = jnp.zeros((), theta.dtype)
     scales = table.estimated_scales
-    priors = [p for p, e in zip(table.priors, table.estimate) if e]
+    priors = [p for p, e in zip(table.priors, table.estimate, strict=True) if e]
     for i, prior in enumerate(priors):
         if prior is None:
             continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -139,12 +140,27 @@ class PetabProblem:
         prior, prior_grad = jax.value_and_grad(lambda t: neg_log_prior(t, self.table))(theta)
         return value + prior, grad + prior_grad
 
+    def evaluate(self, theta: Float[ArrayLike, " k"] | None = None) -> Evaluation:
+        """nllh, chi2 and the simulation table at theta, from one solve (one compiled function)."""
+        nllh, chi2, y, sigma = _evaluate(self._objective, self._theta(theta))
+        df = self.files.measurements.drop(columns=["measurement"])
+        df = df.assign(simulation=np.asarray(y))
+        return Evaluation(float(nllh), float(chi2), df, np.asarray(sigma))
+
     def simulate(self, theta: Float[ArrayLike, " k"] | None = None) -> pd.DataFrame:
         """The measurement table with a `simulation` column (PEtab's simulation table)."""
-        y, _, _ = _observe(self._objective, self._theta(theta))
-        df = self.files.measurements.copy()
-        df = df.drop(columns=["measurement"]).assign(simulation=np.asarray(y))
-        return df
+        return self.evaluate(theta).simulations
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The objective's parts at one theta: -log L, chi2, and the simulated value and noise
+    sigma of every measurement row (`simulations` is PEtab's simulation table)."""
+
+    nllh: float
+    chi2: float
+    simulations: pd.DataFrame
+    sigma: np.ndarray
 
 
 @eqx.filter_jit
@@ -158,8 +174,8 @@ def _chi2(objective: Objective, theta: Array) -> Array:
 
 
 @eqx.filter_jit
-def _observe(objective: Objective, theta: Array):
-    return objective.observe(theta, DiscreteAdjoint())
+def _evaluate(objective: Objective, theta: Array):
+    return objective.evaluate(theta, DiscreteAdjoint())
 
 
 @eqx.filter_jit
@@ -309,7 +325,9 @@ def build_problem(
                 noise_pars=as_int(layout.noise_pars[rows]),
                 observable=f_obs,
                 noise=f_noise,
-                observable_names=tuple(f"observableParameter{i}_{oid}" for i in range(1, n_obs + 1)),
+                observable_names=tuple(
+                    f"observableParameter{i}_{oid}" for i in range(1, n_obs + 1)
+                ),
                 noise_names=tuple(f"noiseParameter{i}_{oid}" for i in range(1, n_noise + 1)),
             )
         )

@@ -17,7 +17,7 @@ def parameter_table(problem: PetabProblem, theta: np.ndarray) -> pd.DataFrame:
     (converted to the linear scale, as PEtab stores nominal values)."""
     df = problem.files.parameters.copy()
     linear = to_linear_numpy(np.asarray(theta), problem.parameter_scales)
-    for pid, value in zip(problem.parameter_ids, linear):
+    for pid, value in zip(problem.parameter_ids, linear, strict=True):
         df.loc[pid, "nominalValue"] = value
     return df
 
@@ -41,18 +41,23 @@ def plot_fit(problem: PetabProblem, theta: np.ndarray) -> Figure:
     rows = -(-len(observables) // cols)
     fig = Figure(figsize=(4.2 * cols, 3.2 * rows))
     axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
-    for ax, oid in zip(axes, observables):
+    for ax, oid in zip(axes, observables, strict=False):
         mask = data["observableId"] == oid
         for k, (cid, rows_c) in enumerate(data[mask].groupby("simulationConditionId", sort=False)):
             order = np.argsort(rows_c["time"].to_numpy(), kind="stable")
             t = rows_c["time"].to_numpy()[order]
             colour = f"C{k % 10}"
             ax.plot(t, rows_c["measurement"].to_numpy()[order], "o", ms=3, color=colour)
-            ax.plot(t, sim.loc[rows_c.index, "simulation"].to_numpy()[order], "-", color=colour,
-                    label=str(cid))
+            ax.plot(
+                t,
+                sim.loc[rows_c.index, "simulation"].to_numpy()[order],
+                "-",
+                color=colour,
+                label=str(cid),
+            )
         ax.set_title(oid, fontsize=9)
         ax.set_xlabel("time")
-    for ax in axes[len(observables):]:
+    for ax in axes[len(observables) :]:
         ax.set_visible(False)
     if len(set(data["simulationConditionId"])) <= 8:
         axes[0].legend(fontsize=7)

@@ -79,7 +79,9 @@ def read_files(yaml_path: Path) -> PetabFiles:
             try:
                 frames.append(reader(p))
             except Exception as error:
-                raise PetabError(f"file {p.name}: cannot read the {kind} table ({error}).") from None
+                raise PetabError(
+                    f"file {p.name}: cannot read the {kind} table ({error})."
+                ) from None
         return pd.concat(frames) if len(frames) > 1 else frames[0]
 
     return PetabFiles(
