@@ -27,20 +27,22 @@ from .preequilibration import steady_state
 
 
 class Frozen:
-    """Holds an object in a static field by identity: the SBML model is a compile-time constant
-    of the objective (its arrays are not optimisation parameters), hashed without hashing its
-    arrays."""
+    """Holds the model in a static field: it is a compile-time constant of the objective (its
+    arrays are not optimisation parameters). `key` says when two models are the same constant
+    (the loader passes a hash of the model file, so loading a problem again reuses the compiled
+    objective); without a key, models compare by identity."""
 
-    __slots__ = ("value",)
+    __slots__ = ("key", "value")
 
-    def __init__(self, value: Any):
+    def __init__(self, value: Any, key: object = None):
         self.value = value
+        self.key = ("id", id(value)) if key is None else key
 
     def __hash__(self) -> int:
-        return id(self.value)
+        return hash(self.key)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Frozen) and other.value is self.value
+        return isinstance(other, Frozen) and (other.value is self.value or other.key == self.key)
 
 
 class ConditionField(AbstractVectorField):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -333,8 +334,9 @@ def build_problem(
         )
     transform = np.array([formulas[observable_ids[o]][4] for o in layout.observable])
     laplace = np.array([formulas[observable_ids[o]][5] for o in layout.observable], dtype=bool)
+    model_key = (type(model), hashlib.sha256(files.model_path.read_bytes()).hexdigest())
     objective = Objective(
-        model=Frozen(model),
+        model=Frozen(model, model_key if model_is_file_model(model) else None),
         fixed=jnp.asarray(pool.fixed_array()),
         scale_codes=as_int(scale_codes(table.estimated_scales)),
         species_ids=species_ids,
@@ -348,6 +350,13 @@ def build_problem(
         settings=settings,
     )
     return PetabProblem(files, model, objective, table, layout, sensitivity)
+
+
+def model_is_file_model(model: Any) -> bool:
+    """True for the SBML import's models, which are a function of their file alone."""
+    from .._sbml.model import SbmlModel
+
+    return isinstance(model, SbmlModel)
 
 
 def _cell(rec: pd.Series, column: str, default: str) -> str:
