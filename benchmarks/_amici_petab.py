@@ -9,11 +9,17 @@ import json
 import statistics
 import sys
 import time
+from pathlib import Path
 
-import amici.sim.sundials as sim
-import petab.v1 as petab
-from amici.importers.petab.v1 import import_petab_problem
-from amici.sim.sundials.petab.v1 import simulate_petab
+# benchmarks/petab.py is named like the `petab` library: its folder goes to the end of the
+# import path, so `import petab` finds the library.
+_HERE = str(Path(__file__).resolve().parent)
+sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != _HERE] + [_HERE]
+
+import amici.sim.sundials as sim  # noqa: E402
+import petab.v1 as petab  # noqa: E402
+from amici.importers.petab.v1 import import_petab_problem  # noqa: E402
+from amici.sim.sundials.petab.v1 import simulate_petab  # noqa: E402
 
 
 def timed(fn, repeats):

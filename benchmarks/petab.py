@@ -24,8 +24,11 @@ from pathlib import Path
 
 import jax
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import block, first_call_seconds, median_seconds
+# benchmarks/petab.py is named like the `petab` library: its folder goes to the end of the
+# import path, so `import petab` finds the library.
+_HERE = str(Path(__file__).resolve().parent)
+sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != _HERE] + [_HERE]
+from _timing import block, first_call_seconds, median_seconds  # noqa: E402
 
 MODELS = [
     "Boehm_JProteomeRes2014",
