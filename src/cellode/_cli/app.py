@@ -120,6 +120,9 @@ def fit_command(
         str, typer.Option(help="Multistart executor: serial, processes or ray.")
     ] = "serial",
     seed: Annotated[int, typer.Option(help="Random seed (starts, network initialisation).")] = 0,
+    sensitivity: Annotated[
+        str, typer.Option(help="PEtab: gradient by 'adjoint' or 'forward' sensitivities.")
+    ] = "adjoint",
 ) -> None:
     """Fit a model file to measurements; write parameters, figures and the reloadable result.
 
@@ -129,7 +132,9 @@ def fit_command(
     if model_file.suffix.lower() in (".yaml", ".yml"):
         from .._petab.workflow import fit_petab_file
 
-        petab_report = fit_petab_file(model_file, out, starts=starts, seed=seed)
+        petab_report = fit_petab_file(
+            model_file, out, starts=starts, seed=seed, sensitivity=sensitivity
+        )
         typer.echo(petab_report.summary)
         for path in petab_report.files:
             typer.echo(f"wrote {path}")

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import petab.v1 as petab
 
+from .._sensitivity.checkpointed_adjoint import CheckpointedAdjoint
+from .._sensitivity.forward import ForwardSensitivity
+from .errors import PetabError
 from .fitting import PetabMultistart, fit_petab
 from .problem import load_petab
 from .results import plot_fit, write_parameter_table
@@ -28,13 +31,19 @@ def fit_petab_file(
     starts: int = 10,
     seed: int = 0,
     max_iterations: int = 500,
+    sensitivity: str = "adjoint",
 ) -> PetabFitReport:
     """Load, fit from `starts` random starts, and write to `out`: `waterfall.png`,
     `parameters.tsv` (the best fit as a PEtab parameter table), `simulations.tsv` (PEtab
-    simulation table at the best fit), `fit_vs_data.png` and `summary.txt`."""
+    simulation table at the best fit), `fit_vs_data.png` and `summary.txt`. `sensitivity`:
+    gradients by the checkpointed "adjoint" (many parameters) or "forward" sensitivities (few
+    parameters and states; compiles faster)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    problem = load_petab(yaml_path)
+    methods = {"adjoint": CheckpointedAdjoint, "forward": ForwardSensitivity}
+    if sensitivity not in methods:
+        raise PetabError(f"sensitivity must be 'adjoint' or 'forward'; got {sensitivity!r}.")
+    problem = load_petab(yaml_path, sensitivity=methods[sensitivity]())
     result = fit_petab(problem, n_starts=starts, seed=seed, max_iterations=max_iterations)
     best = result.best
     files = [
