@@ -17,7 +17,6 @@ import pandas as pd
 
 from .conditions import KEEP, Pool
 from .errors import PetabError, where
-from .formulas import Formula
 
 
 @dataclass(frozen=True)
@@ -170,9 +169,3 @@ def layout_measurements(
         noise_pars=noise_pars,
         values=np.array([r[6] for r in rows]),
     )
-
-
-def count_placeholders(formula: Formula, kind: str, observable_id: str) -> int:
-    from .formulas import placeholders
-
-    return placeholders(formula, kind, observable_id)

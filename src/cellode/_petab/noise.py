@@ -2,12 +2,12 @@
 
 A measurement m of an observable with simulated value y and noise parameter sigma:
 
-    normal:   -log p = 1/2 log(2 pi sigma^2) + 1/2 ((h(m) - h(y)) / sigma)^2 + log |h'(m)|^-1...
-    laplace:  -log p = log(2 sigma) + |h(m) - h(y)| / sigma + ...
+    normal:   -log p = 1/2 log(2 pi sigma^2) + 1/2 ((h(m) - h(y)) / sigma)^2 - log h'(m)
+    laplace:  -log p = log(2 sigma) + |h(m) - h(y)| / sigma - log h'(m)
 
 where h is the observable transformation (`lin`: h(v) = v; `log`: h(v) = ln v; `log10`:
 h(v) = log10 v) and the density is that of m, so the Jacobian of h enters:
-+ ln m for `log`, + ln(m ln 10) for `log10`. "log-normal" is `normal` with `log`, "log10-normal"
+-log h'(m) = ln m for `log`, ln(m ln 10) for `log10`. "log-normal" is `normal` with `log`, "log10-normal"
 `normal` with `log10`.
 """
 
