@@ -81,7 +81,9 @@ def controller(
     jump_times = getattr(model, "jump_times", None)
     if jump_times is None:
         return pid
-    jumps = jump_times(p)
+    # Switch times are not differentiated (as for every sensitivity method's time grid); a
+    # tangent on them would reach the custom derivative rules' non-differentiable arguments.
+    jumps = jax.lax.stop_gradient(jump_times(p))
     if jumps is None or jumps.shape[0] == 0:
         return pid
     return diffrax.ClipStepSizeController(pid, jump_ts=jumps)
