@@ -102,10 +102,32 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=60)
     parser.add_argument("--out", default="sbml_suite.csv")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per case")
+    parser.add_argument("--markdown", default="", help="also write totals and failures here")
+    parser.add_argument(
+        "--from-csv", default="", help="only summarise an earlier --out table (no simulation)"
+    )
     args = parser.parse_args()
 
     suite = shared_data() / "sbml-test-suite"
     index = read_index(suite)
+    if args.from_csv:
+        from cellode._sbml.testsuite import CaseResult
+
+        with open(args.from_csv, newline="") as f:
+            results = [
+                CaseResult(
+                    r["case"],
+                    r["passed"] == "1",
+                    r["reason"],
+                    float(r["max_error"]),
+                    float(r["seconds"]),
+                )
+                for r in csv.DictReader(f)
+            ]
+        elapsed = sum(r.seconds for r in results)
+        if args.markdown:
+            write_markdown(Path(args.markdown), args, results, index, elapsed)
+        return
     cases = choose(index, args.cases, args.sample)
     jobs = [(str(suite / "semantic" / c), args.integrator, args.timeout) for c in cases]
     start = time.perf_counter()
@@ -151,6 +173,55 @@ def main() -> None:
         print(f"  tier {tier}: {p}/{n}")
     for reason, n in reasons.most_common():
         print(f"  {n:4d}  {reason}")
+    if args.markdown:
+        write_markdown(Path(args.markdown), args, results, index, elapsed)
+
+
+def group(index: dict[str, dict[str, str]], case: str) -> str:
+    """Tier of a pure-ODE case; for the others, why the suite's index excludes them."""
+    row = index.get(case, {})
+    if row.get("pure_ode") == "1":
+        return row.get("tier", "-")
+    return "not pure ODE: " + (row.get("excluded_because") or "-")
+
+
+def write_markdown(path: Path, args, results, index, elapsed: float) -> None:
+    """Totals by tier and by reason and every failure, as a Markdown section."""
+    passed = sum(r.passed for r in results)
+    lines = [
+        f"### `--cases {args.cases}` with `--integrator {args.integrator}`",
+        "",
+        f"{passed}/{len(results)} passed ({100 * passed / max(1, len(results)):.1f} %), "
+        f"{elapsed:.0f} s wall time on one process.",
+        "",
+        "| tier / group | passed | cases |",
+        "|---|---|---|",
+    ]
+    by_tier: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
+    for r in results:
+        by_tier[group(index, r.case)][0] += r.passed
+        by_tier[group(index, r.case)][1] += 1
+    lines += [f"| {t} | {p} | {n} |" for t, (p, n) in sorted(by_tier.items())]
+    reasons = collections.Counter(_reason_class(r.reason) for r in results if not r.passed)
+    if reasons:
+        lines += ["", "| failure reason | cases |", "|---|---|"]
+        lines += [f"| {k} | {n} |" for k, n in reasons.most_common()]
+        lines += ["", "| case | group | reason | max error / allowed |", "|---|---|---|---|"]
+        for r in results:
+            if not r.passed:
+                lines.append(
+                    f"| {r.case} | {group(index, r.case)} | {r.reason} | {r.max_error:.3g} |"
+                )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write("\n".join(lines) + "\n\n")
+
+
+def _reason_class(reason: str) -> str:
+    for prefix in ("wrong values", "timeout", "load error"):
+        if reason.startswith(prefix):
+            return prefix
+    return reason
 
 
 if __name__ == "__main__":

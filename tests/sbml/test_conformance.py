@@ -18,6 +18,9 @@ SAMPLE = {
     "A": ["00001", "00241", "00998", "01647"],
     "B": ["00133", "00305", "00338", "00644", "00903", "01452"],
     "C": ["00727", "00880", "00959", "01259", "01323", "01343"],
+    # Not pure ODEs: events (a reset, a delayed persistent event), a flattened comp model.
+    "events": ["00026", "00071", "00936"],
+    "comp": ["01127"],
 }
 CASES = [(tier, case) for tier, cases in SAMPLE.items() for case in cases]
 
@@ -65,3 +68,17 @@ def test_benchmark_models_load_and_evaluate(shared_data, name):
     dx = jax.jit(lambda t, x, p: model.rhs(t, x, p))(0.0, x0, model.constant_values)
     assert bool(jnp.all(jnp.isfinite(x0))) and bool(jnp.all(jnp.isfinite(dx)))
     assert len(model.constant_ids) == model.constant_values.shape[0]
+
+
+@pytest.mark.slow
+@pytest.mark.conformance
+def test_every_tenth_pure_ode_case(shared_data):
+    """A longer deterministic sample: every tenth pure-ODE case (about 100)."""
+    import csv
+
+    suite = shared_data / "sbml-test-suite"
+    with open(suite / "case_index.csv", newline="") as f:
+        pure = [row["case"] for row in csv.DictReader(f) if row["pure_ode"] == "1"]
+    results = [run_case(suite / "semantic" / case, integrator="scipy") for case in pure[::10]]
+    failed = [(r.case, r.reason) for r in results if not r.passed]
+    assert len(failed) <= 0.02 * len(results), failed

@@ -31,7 +31,7 @@ def decay_model() -> str:
 def growing_model() -> str:
     """Compartment V' = g V (V0 = 1); S has no reactions (its amount stays 1, [S] = e^(-g t));
     P is made at kp * V amount/time, so n_P = kp/g (e^(g t) - 1) and [P] = kp/g (1 - e^(-g t)).
-    r = rateOf(S) = -g [S]."""
+    r = rateOf(S) = -g [S], and q = rateOf(r) = g^2 [S] (rateOf of an assignment-rule target)."""
     return (
         SbmlBuilder()
         .compartment("V", 1.0, constant=False)
@@ -40,9 +40,11 @@ def growing_model() -> str:
         .parameter("g", 0.5)
         .parameter("kp", 2.0)
         .parameter("r", constant=False)
+        .parameter("q", constant=False)
         .rate_rule("V", "g * V")
         .reaction("make", {}, {"P": 1}, "kp * V")
         .assignment_rule("r", "rateOf(S)")
+        .assignment_rule("q", "rateOf(r)")
         .text()
     )
 
@@ -92,12 +94,15 @@ def test_varying_compartment_keeps_amounts_and_dilutes_concentrations():
     traj = cellode.simulate(
         model, model.initial_state(), TS, solver="tsit5", rtol=1e-10, atol=1e-12
     )
-    sym = jax.jit(jax.vmap(lambda t, x: model.symbols(t, x, ids=("S", "P", "V", "r"))))(TS, traj.xs)
+    sym = jax.jit(jax.vmap(lambda t, x: model.symbols(t, x, ids=("S", "P", "V", "r", "q"))))(
+        TS, traj.xs
+    )
     g, kp = 0.5, 2.0
     np.testing.assert_allclose(sym["V"], np.exp(g * TS), rtol=1e-8)
     np.testing.assert_allclose(sym["S"], np.exp(-g * TS), rtol=1e-8)
     np.testing.assert_allclose(sym["P"], kp / g * (1 - np.exp(-g * TS)), rtol=1e-7, atol=1e-12)
     np.testing.assert_allclose(sym["r"], -g * np.exp(-g * TS), rtol=1e-7)
+    np.testing.assert_allclose(sym["q"], g**2 * np.exp(-g * TS), rtol=1e-7)
 
 
 def test_unsupported_elements_are_listed_with_their_ids():
@@ -128,3 +133,15 @@ def test_malformed_sbml_names_the_file(tmp_path):
     assert "line" in str(info.value)
     with pytest.raises(SbmlError, match="does not exist"):
         load_sbml(tmp_path / "absent.xml")
+
+
+def test_network_view_has_the_models_conservation_law_and_vector_field(decay):
+    network = decay.network
+    assert network is not None
+    assert network.species == decay.state_ids
+    np.testing.assert_array_equal(network.conservation_laws().matrix, [[1, 1]])
+    field = network.vector_field()
+    x = jnp.array([1.5, 0.5])
+    np.testing.assert_allclose(field(0.0, x, None), decay(0.0, x, None), rtol=1e-12)
+    # A rate rule makes the state more than reaction amounts: no network view.
+    assert load_sbml(growing_model()).network is None

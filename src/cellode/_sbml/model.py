@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
@@ -40,6 +41,7 @@ class _Env:
         self.overrides = overrides or {}
         self._busy: set[str] = set()
         self._rates: dict[str, object] = {}
+        self.point = None  # (t, x, p) of a run-time environment
 
     def get(self, name: str):
         if name in self.values:
@@ -148,7 +150,9 @@ class SbmlModel(AbstractVectorField):
         base = {k: pv[i] for i, k in enumerate(s.constant_ids)}
         for i, (sid, is_amt) in enumerate(zip(s.state_ids, s.state_is_amount, strict=True)):
             base[amount_key(sid) if is_amt else sid] = x[i]
-        return _Env(t, base, s.run_defs, self._rate_of, fallback=self._init_env(p))
+        env = _Env(t, base, s.run_defs, self._rate_of, fallback=self._init_env(p))
+        env.point = (t, x, p)
+        return env
 
     def _amount_rates(self, env: _Env) -> Array:
         """d(amount)/dt of the amount states (zero rows for the other states)."""
@@ -198,6 +202,21 @@ class SbmlModel(AbstractVectorField):
                 return dn
             comp = s.species_compartment[name]
             return (dn - env.get(name) * env.rate(comp)) / env.get(comp)
+        if name in s.run_defs:
+            # An assignment-rule target or reaction rate: its total time derivative
+            # d/dt g(t, x) = dg/dt + dg/dx . dx/dt, by a forward-mode derivative.
+            if env.point is None:
+                t, p = env.t, None
+                x = self.initial_state(p)
+            else:
+                t, x, p = env.point
+            dx = self.rhs(t, x, p)
+
+            def value(tt, xx):
+                return self._run_env(tt, xx, p).get(name)
+
+            tt = jnp.asarray(t, dtype=float)
+            return jax.jvp(value, (tt, x), (jnp.ones_like(tt), dx))[1]
         return jnp.asarray(0.0)
 
     # --- the model -------------------------------------------------------------------------------
