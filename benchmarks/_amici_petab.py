@@ -37,7 +37,7 @@ def main() -> None:
     repeats = int(sys.argv[3]) if len(sys.argv) > 3 else 10
     problem = petab.Problem.from_yaml(yaml_path)
     started = time.perf_counter()
-    model = import_petab_problem(problem, model_output_dir=build, compile_=None)
+    model = import_petab_problem(problem, output_dir=build, compile_=None)
     import_seconds = time.perf_counter() - started
     out = {"import_seconds": import_seconds}
     for label, method in (
