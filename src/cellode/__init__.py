@@ -103,6 +103,13 @@ from ._networks.network import Reaction as Reaction
 from ._networks.network import ReactionNetwork as ReactionNetwork
 from ._networks.reduction import ReducedField as ReducedField
 from ._networks.reduction import choose_dependent_species as choose_dependent_species
+from ._petab.errors import PetabError as PetabError
+from ._petab.fitting import PetabMultistart as PetabMultistart
+from ._petab.fitting import fit_petab as fit_petab
+from ._petab.problem import PetabProblem as PetabProblem
+from ._petab.problem import load_petab as load_petab
+from ._petab.results import plot_fit as plot_petab_fit
+from ._petab.results import write_parameter_table as write_petab_parameters
 from ._plotting.diagnostics import plot_ftle_map as plot_ftle_map
 from ._plotting.diagnostics import plot_lipschitz as plot_lipschitz
 from ._plotting.diagnostics import plot_ood as plot_ood

@@ -88,14 +88,21 @@ def simulate(
 @app.command("fit")
 def fit_command(
     model_file: Annotated[
-        Path, typer.Argument(help="TOML model file.", exists=True, dir_okay=False)
-    ],
-    data: Annotated[
         Path,
         typer.Argument(
-            help="Tidy CSV: experiment,time,observable,value[,sigma].", exists=True, dir_okay=False
+            help="TOML model file, or a PEtab problem (.yaml) which holds its own data.",
+            exists=True,
+            dir_okay=False,
         ),
     ],
+    data: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Tidy CSV: experiment,time,observable,value[,sigma] (not for PEtab).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option("--out", help="Folder for results and figures.")] = Path(
         "fit-output"
     ),
@@ -113,8 +120,27 @@ def fit_command(
         str, typer.Option(help="Multistart executor: serial, processes or ray.")
     ] = "serial",
     seed: Annotated[int, typer.Option(help="Random seed (starts, network initialisation).")] = 0,
+    sensitivity: Annotated[
+        str, typer.Option(help="PEtab: gradient by 'adjoint' or 'forward' sensitivities.")
+    ] = "adjoint",
 ) -> None:
-    """Fit a model file to measurements; write parameters, figures and the reloadable result."""
+    """Fit a model file to measurements; write parameters, figures and the reloadable result.
+
+    With a PEtab problem (.yaml): a multistart maximum-likelihood fit from STARTS random starts
+    within the parameter bounds; writes the waterfall plot, the best parameters as a PEtab
+    parameter table, the simulation table and the fits-vs-data figure."""
+    if model_file.suffix.lower() in (".yaml", ".yml"):
+        from .._petab.workflow import fit_petab_file
+
+        petab_report = fit_petab_file(
+            model_file, out, starts=starts, seed=seed, sensitivity=sensitivity
+        )
+        typer.echo(petab_report.summary)
+        for path in petab_report.files:
+            typer.echo(f"wrote {path}")
+        return
+    if data is None:
+        raise typer.BadParameter("a TOML model file needs a DATA csv file.", param_hint="DATA")
     from .._data.measurements_csv import observables_in
     from .._fitting.workflow import ModelSpec, fit_model_file
 

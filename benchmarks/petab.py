@@ -1,0 +1,140 @@
+"""PEtab benchmark problems: compile time and time of one objective (+ gradient) evaluation.
+
+    PYTHONPATH=src python benchmarks/petab.py [--amici /work/amici-venv/bin/python] [MODEL ...]
+
+For each model: -log L at the nominal parameters, first-call (compile + run) and median times of
+nllh, of nllh + gradient by the checkpointed adjoint, and by forward sensitivities (only for the
+models in --forward, default Boehm and Crauste: cellode's forward sensitivities through Rodas5P
+form the dense Jacobian of the augmented system and take seconds). With --amici, AMICI runs the
+same problem in that Python (benchmarks/_amici_petab.py, same machine, same run) at
+atol = rtol = 1e-8 and the ratio cellode / AMICI is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import jax
+
+# benchmarks/petab.py is named like the `petab` library: its folder goes to the end of the
+# import path, so `import petab` finds the library.
+_HERE = str(Path(__file__).resolve().parent)
+sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != _HERE] + [_HERE]
+from _timing import block, first_call_seconds, median_seconds  # noqa: E402
+
+MODELS = [
+    "Boehm_JProteomeRes2014",
+    "Crauste_CellSystems2017",
+    "Fujita_SciSignal2010",
+    "Weber_BMC2015",
+    "Zheng_PNAS2012",
+    "Bachmann_MSB2011",
+]
+
+
+def amici_times(python: str, yaml_path: Path, build: Path) -> dict | None:
+    script = Path(__file__).resolve().parent / "_amici_petab.py"
+    try:
+        out = subprocess.run(
+            [python, str(script), str(yaml_path), str(build), "5"],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            cwd=build.parent,
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    return json.loads(lines[-1]) if lines else None
+
+
+def measure(cellode, problem, forward: bool, repeats: int) -> tuple[float, ...]:
+    """nllh, compile and median times of nllh, adjoint and forward nllh + gradient."""
+    theta = problem.nominal_theta
+    compile_nllh = first_call_seconds(lambda: problem.nllh(theta))
+    nllh = float(problem.nllh(theta))
+    t_nllh = median_seconds(lambda: problem.nllh(theta), repeats=repeats, min_time=0.0)
+    compile_adj = first_call_seconds(lambda: problem.nllh_and_gradient(theta))
+    t_adj = median_seconds(lambda: problem.nllh_and_gradient(theta), repeats=repeats, min_time=0.0)
+    compile_fwd = t_fwd = float("nan")
+    if forward:
+        fwd = problem.with_sensitivity(cellode.ForwardSensitivity())
+        compile_fwd = first_call_seconds(lambda: fwd.nllh_and_gradient(theta))
+        start = time.perf_counter()
+        for _ in range(3):
+            block(fwd.nllh_and_gradient(theta))
+        t_fwd = (time.perf_counter() - start) / 3
+    return nllh, compile_nllh, t_nllh, compile_adj, t_adj, compile_fwd, t_fwd
+
+
+def main() -> None:
+    jax.config.update("jax_enable_x64", True)
+    import cellode
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("models", nargs="*", default=MODELS)
+    parser.add_argument("--amici", default=None, help="Python of a venv with AMICI installed.")
+    parser.add_argument("--forward", nargs="*", default=MODELS[:2])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    root = Path(__file__).resolve().parent.parent
+    data = Path(os.environ.get("CELLODE_SHARED_DATA", root.parent / "shared" / "data"))
+    print(
+        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"jax {jax.__version__}, cellode {cellode.__version__}"
+    )
+    header = (
+        "model",
+        "nllh",
+        "compile nllh s",
+        "nllh ms",
+        "compile adj s",
+        "nllh+grad adj ms",
+        "compile fwd s",
+        "nllh+grad fwd ms",
+    )
+    print("| " + " | ".join(header) + " |")
+    amici_rows = []
+    for name in args.models:
+        yaml_path = data / "petab" / "benchmark" / name / f"{name}.yaml"
+        problem = cellode.load_petab(yaml_path)
+        nllh, compile_nllh, t_nllh, compile_adj, t_adj, compile_fwd, t_fwd = measure(
+            cellode, problem, name in args.forward, args.repeats
+        )
+        print(
+            f"| {name} | {nllh:.6f} | {compile_nllh:.1f} | {1e3 * t_nllh:.2f} | "
+            f"{compile_adj:.1f} | {1e3 * t_adj:.1f} | {compile_fwd:.1f} | {1e3 * t_fwd:.0f} |",
+            flush=True,
+        )
+        if args.amici:
+            with tempfile.TemporaryDirectory() as tmp:
+                amici = amici_times(args.amici, yaml_path, Path(tmp) / "model")
+            amici_rows.append((name, t_nllh, t_adj, t_fwd, amici))
+    if amici_rows:
+        print(
+            "\n| model | AMICI -llh | AMICI sim ms | AMICI fwd ms | AMICI adj ms | "
+            "cellode/AMICI sim | fwd | adj |"
+        )
+        for name, t_nllh, t_adj, t_fwd, a in amici_rows:
+            if a is None:
+                print(f"| {name} | AMICI failed | | | | | | |")
+                continue
+            print(
+                f"| {name} | {-a['llh_sim']:.6f} | {1e3 * a['seconds_sim']:.2f} | "
+                f"{1e3 * a['seconds_forward']:.2f} | {1e3 * a['seconds_adjoint']:.2f} | "
+                f"{t_nllh / a['seconds_sim']:.1f} | {t_fwd / a['seconds_forward']:.0f} | "
+                f"{t_adj / a['seconds_adjoint']:.1f} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
