@@ -105,6 +105,11 @@ from ._plotting.diagnostics import plot_lipschitz as plot_lipschitz
 from ._plotting.diagnostics import plot_ood as plot_ood
 from ._plotting.trajectory import plot_ensemble as plot_ensemble
 from ._plotting.trajectory import plot_trajectory as plot_trajectory
+from ._sciml.array_data import read_inputs as read_sciml_inputs
+from ._sciml.array_data import read_parameters as read_sciml_parameters
+from ._sciml.array_data import write_parameters as write_sciml_parameters
+from ._sciml.network import SciMLNetwork as SciMLNetwork
+from ._sciml.yaml_format import load_sciml_network as load_sciml_network
 from ._sensitivity.backsolve import BacksolveAdjoint as BacksolveAdjoint
 from ._sensitivity.base import AbstractSensitivity as AbstractSensitivity
 from ._sensitivity.base import DiscreteAdjoint as DiscreteAdjoint
