@@ -40,18 +40,21 @@ def _array(dataset: h5py.Dataset, column_major: bool) -> np.ndarray:
 
 
 def read_parameters(
-    path: str | Path, net_id: str | None = None
+    path: str | Path, net_id: str | None = None, *, exact: bool = False
 ) -> dict[str, dict[str, np.ndarray]]:
     """The parameters of network `net_id` as {layer_id: {array_id: array}} (PyTorch shapes).
 
     When `net_id` is not in the file but the file holds exactly one network, that one is read
-    (network files and problem files may name the same network differently).
+    (network files and problem files may name the same network differently), unless `exact`;
+    with `exact`, a file without `net_id` gives an empty mapping.
     """
     with h5py.File(path, "r") as handle:
         nets = handle.get("parameters")
         if nets is None or not len(nets):
             raise ModelError(f"The array file {path} holds no 'parameters' group.")
         if net_id not in nets:
+            if exact:
+                return {}
             if len(nets) != 1:
                 raise ModelError(
                     f"The array file {path} holds parameters of networks {sorted(nets)}, not "
