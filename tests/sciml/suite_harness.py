@@ -22,6 +22,7 @@ import yaml
 import cellode
 from cellode._networks.expressions import evaluate, free_names, parse_expression
 from cellode._sciml.hybrid_model import HybridSbmlModel, build_hybrid_model
+from cellode._sciml.parameter_table import expand_parameter_table
 from cellode._sciml.problem_files import read_sciml_problem
 
 
@@ -99,36 +100,19 @@ class SuiteProblem:
             )
 
     def _nn_priors(self, params: pd.DataFrame) -> list[tuple[np.ndarray, str, list[float]]]:
-        """Per NN element the prior of the most specific parameter-table id that covers it."""
-        model = self.model
-        n = len(model.parameter_element_ids)
-        choice: list[tuple[str, list[float]] | None] = [None] * n
-        rows = []
-        for _, row in params.iterrows():
-            entity = self.files.mapping.get(row["parameterId"])
-            if entity is None or entity.kind != "parameters" or not row.get("priorDistribution"):
-                continue
-            pars = [float(v) for v in row["priorParameters"].split(";")]
-            rows.append((entity, row["priorDistribution"], pars))
-        rows.sort(key=lambda r: r[0].specificity)
-        for entity, dist, pars in rows:
-            for b in model.blocks:
-                if b.net_id != entity.net_id:
-                    continue
-                if entity.layer not in (None, b.layer_id) or entity.array not in (None, b.name):
-                    continue
-                mask = np.zeros(b.shape, bool)
-                mask[(...,) if entity.index is None else entity.index] = True
-                for k in np.flatnonzero(mask.ravel()):
-                    choice[b.offset + k] = (dist, pars)
-        out = []
-        for dist in {c[0] for c in choice if c}:
-            for pars in {tuple(c[1]) for c in choice if c and c[0] == dist}:
-                idx = np.array(
-                    [i for i, c in enumerate(choice) if c and c[0] == dist and tuple(c[1]) == pars]
-                )
-                out.append((idx, dist, list(pars)))
-        return out
+        """Network priors element by element, from the expanded parameter table."""
+        expanded = expand_parameter_table(params, self.files, self.model.blocks)
+        elements = list(self.model.parameter_element_ids)
+        position = {e: i for i, e in enumerate(elements)}
+        groups: dict[tuple[str, str], list[int]] = {}
+        for _, row in expanded.iterrows():
+            if row["parameterId"] in position and row.get("priorDistribution", ""):
+                key = (row["priorDistribution"], row["priorParameters"])
+                groups.setdefault(key, []).append(position[row["parameterId"]])
+        return [
+            (np.array(idx), dist, [float(v) for v in pars.split(";")])
+            for (dist, pars), idx in groups.items()
+        ]
 
     # --- the likelihood --------------------------------------------------------------------------
     def _p(self, theta_mech, theta_nn):
