@@ -95,9 +95,7 @@ class SuiteProblem:
             ]
             selectors = {a: self.model.selector_value(a, cid or "") for a in self.model.array_ids}
             m = measurements[measurements["experimentId"] == e["experimentId"]]
-            self.experiments.append(
-                (float(e["time"]), assignments, selectors, m.index.to_numpy(), m)
-            )
+            self.experiments.append((float(e["time"]), assignments, selectors, m))
 
     def _nn_priors(self, params: pd.DataFrame) -> list[tuple[np.ndarray, str, list[float]]]:
         """Network priors element by element, from the expanded parameter table."""
@@ -137,7 +135,7 @@ class SuiteProblem:
         n_rows = len(self.measurements)
         sims = jnp.zeros(n_rows)
         llh = jnp.asarray(0.0)
-        for t0, assignments, selectors, rows, m in self.experiments:
+        for t0, assignments, selectors, m in self.experiments:
             p = p_all
             overrides = {}
             for target, expr in assignments:
@@ -154,17 +152,21 @@ class SuiteProblem:
             traj = cellode.simulate(
                 field, x0, jnp.asarray(times), t0=t0, solver="tsit5", rtol=1e-10, atol=1e-10
             )
-            for j, (_, row) in enumerate(m.iterrows()):
-                k = int(np.searchsorted(times, float(row["time"])))
-                f_obs, f_noise = self.observables[row["observableId"]]
-                names = (free_names(f_obs) | free_names(f_noise)) - {"t", "time"}
-                symbols = model.symbols(times[k], traj.xs[k], p, ids=sorted(names))
-                symbols |= {"t": times[k], "time": times[k]}
-                y = jnp.asarray(evaluate(f_obs, symbols), dtype=float)
-                sigma = jnp.asarray(evaluate(f_noise, symbols), dtype=float)
-                r = (float(row["measurement"]) - y) / sigma
-                llh = llh - 0.5 * jnp.log(2 * jnp.pi * sigma**2) - 0.5 * r**2
-                sims = sims.at[rows[j]].set(y)
+            for oid, group in m.groupby("observableId", sort=False):
+                f_obs, f_noise = self.observables[oid]
+                names = sorted((free_names(f_obs) | free_names(f_noise)) - {"t", "time"})
+                k = np.searchsorted(times, group["time"].astype(float).to_numpy())
+
+                def observe(t, x, p=p, f_obs=f_obs, f_noise=f_noise, names=names):
+                    symbols = model.symbols(t, x, p, ids=names) | {"t": t, "time": t}
+                    y = jnp.asarray(evaluate(f_obs, symbols), dtype=float)
+                    return y, jnp.asarray(evaluate(f_noise, symbols), dtype=float)
+
+                y, sigma = jax.vmap(observe)(jnp.asarray(times[k]), traj.xs[k])
+                data = group["measurement"].astype(float).to_numpy()
+                r = (data - y) / sigma
+                llh = llh + jnp.sum(-0.5 * jnp.log(2 * jnp.pi * sigma**2) - 0.5 * r**2)
+                sims = sims.at[group.index.to_numpy()].set(y)
         return llh, sims
 
     def log_prior(self, theta_mech, theta_nn):
