@@ -100,3 +100,34 @@ def test_frozen_layers_and_arrays(suite: Path):
     assert set(inputs) == {("cond1",), ("cond2",)}
     assert inputs[("cond1",)].shape == (3, 10, 10)
     assert not np.array_equal(inputs[("cond1",)], inputs[("cond2",)])
+
+
+@pytest.mark.conformance
+def test_parameter_table_expands_to_one_row_per_weight(suite: Path):
+    """Case 034: `net1_ps` (prior normal 0;1) and the more specific `net1.parameters[layer1].weight`
+    (normal 0;2) become one row per weight; case 026 freezes exactly layer1.weight."""
+    import pandas as pd
+
+    from cellode._sciml.hybrid_model import build_hybrid_model
+    from cellode._sciml.parameter_table import expand_parameter_table
+
+    for case, check in (("034", "prior"), ("026", "frozen")):
+        petab = suite / "sciml_problem_import" / case / "petab"
+        files = read_sciml_problem(petab / "problem.yaml")
+        model = build_hybrid_model(files, cellode.load_sbml(petab / "lv.xml"))
+        table = pd.read_csv(petab / "parameters.tsv", sep="\t", dtype=str, keep_default_na=False)
+        expanded = expand_parameter_table(table, files, model.blocks).set_index("parameterId")
+        elements = model.parameter_element_ids
+        assert len(elements) == 2 * 5 + 5 + 5 * 5 + 5 + 5 + 1
+        assert set(elements) <= set(expanded.index)
+        assert not set(files.parameter_ids) & set(expanded.index)
+        weight = "net1.parameters[layer1].weight[4, 1]"
+        bias = "net1.parameters[layer1].bias[0]"
+        nominal = files.networks["net1"].parameters()["layer1"]["weight"][4, 1]
+        assert float(expanded.loc[weight, "nominalValue"]) == float(nominal)
+        if check == "prior":
+            assert expanded.loc[weight, "priorParameters"] == "0.0;2.0"
+            assert expanded.loc[bias, "priorParameters"] == "0.0;1.0"
+        else:
+            assert expanded.loc[weight, "estimate"] == "false"
+            assert expanded.loc[bias, "estimate"] == "true"
