@@ -87,9 +87,15 @@ class SuiteProblem:
             for _, r in observables.iterrows()
         }
         self.experiments = []
+        if experiments.empty:  # no experiment table: one simulation from t = 0
+            experiments = pd.DataFrame({"experimentId": [""], "time": ["0.0"], "conditionId": [""]})
+            measurements["experimentId"] = measurements.get("experimentId", "")
         for _, e in experiments.iterrows():
             cid = e["conditionId"]
-            rows = conditions[conditions["conditionId"] == cid] if cid else conditions.iloc[:0]
+            if cid and not conditions.empty:
+                rows = conditions[conditions["conditionId"] == cid]
+            else:
+                rows = pd.DataFrame(columns=["targetId", "targetValue"])
             assignments = [
                 (r["targetId"], parse_expression(r["targetValue"])) for _, r in rows.iterrows()
             ]

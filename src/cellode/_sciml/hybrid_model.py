@@ -187,9 +187,13 @@ class HybridSbmlModel(AbstractVectorField):
             args[a] = vector
         out = net(*(args[a] for a in range(len(args))))
         outs = out if isinstance(out, tuple) else (out,)
-        return {
-            pid: outs[arg] if index is None else outs[arg][index] for pid, arg, index in w.outputs
-        }
+        values = {}
+        for pid, arg, index in w.outputs:
+            value = outs[arg] if index is None else outs[arg][index]
+            # An element id such as `outputs[0][0]` names one number even when PyTorch's output
+            # keeps a leading batch axis of length 1 (shape (1, k)).
+            values[pid] = jnp.reshape(value, ()) if value.size == 1 else value
+        return values
 
     def _static(self, p: Array) -> tuple[Array, dict[str, Array], dict[str, Array]]:
         """Base constants with pre-simulation outputs applied; species initial values they set;
