@@ -251,3 +251,17 @@ def test_unknown_layer_and_function_are_named():
     net = network_from_dict(dict(NET, forward=forward), key=jax.random.key(0))
     with pytest.raises(cellode.ModelError, match="'swishy'"):
         net(jnp.zeros((2, 6)))
+
+
+def test_gelu_default_is_the_tanh_form_and_none_is_exact():
+    from jax.scipy.special import erf
+
+    from cellode._sciml.functional import call_function
+
+    x = jnp.linspace(-3.0, 3.0, 13)
+    tanh_form = 0.5 * x * (1 + jnp.tanh(jnp.sqrt(2 / jnp.pi) * (x + 0.044715 * x**3)))
+    np.testing.assert_allclose(call_function("gelu", (x,), {}), tanh_form, atol=1e-15)
+    exact = 0.5 * x * (1 + erf(x / jnp.sqrt(2.0)))
+    np.testing.assert_allclose(
+        call_function("gelu", (x,), {"approximate": "none"}), exact, atol=1e-15
+    )
