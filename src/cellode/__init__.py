@@ -107,6 +107,7 @@ from ._plotting.trajectory import plot_ensemble as plot_ensemble
 from ._plotting.trajectory import plot_trajectory as plot_trajectory
 from ._sbml.api import load_sbml as load_sbml
 from ._sbml.errors import SbmlError as SbmlError
+from ._sbml.events import simulate_sbml as simulate_sbml
 from ._sbml.model import SbmlModel as SbmlModel
 from ._sciml.array_data import read_inputs as read_sciml_inputs
 from ._sciml.array_data import read_parameters as read_sciml_parameters

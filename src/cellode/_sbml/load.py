@@ -19,10 +19,10 @@ from .mathml import (
     translate,
     walk,
 )
-from .structure import Structure, amount_key
+from .structure import EventSpec, Structure, amount_key
 
 # Packages whose presence alone changes nothing in a time course (layout, rendering, grouping).
-_HARMLESS_PACKAGES = {"layout", "render", "groups"}
+_HARMLESS_PACKAGES = {"layout", "render", "groups", "l3v2extendedmath"}
 
 
 def read_document(source: str | os.PathLike) -> tuple[libsbml.SBMLDocument, str]:
@@ -77,14 +77,21 @@ def _package_problems(doc: libsbml.SBMLDocument) -> list[str]:
     return problems
 
 
-def build_structure(doc: libsbml.SBMLDocument, name: str) -> Structure:
-    """The `Structure` of the document's model; one `SbmlError` lists everything unsupported."""
+def build_structure(
+    doc: libsbml.SBMLDocument, name: str, *, allow_events: bool = False
+) -> Structure:
+    """The `Structure` of the document's model; one `SbmlError` lists everything unsupported.
+
+    Events are read only with `allow_events` (their simulation needs `simulate_sbml`; the
+    plain vector field cannot apply them), otherwise each is listed as unsupported.
+    """
     model = doc.getModel()
     unsupported: list[str] = _package_problems(doc)
-    for e in model.getListOfEvents():
-        unsupported.append(f"event {e.getId() or e.getName() or '(no id)'!r}")
+    if not allow_events:
+        for e in model.getListOfEvents():
+            unsupported.append(f"event {e.getId() or e.getName() or '(no id)'!r}")
     for r in model.getListOfRules():
-        if r.isAlgebraic():
+        if r.isAlgebraic() and r.getMath() is not None:
             unsupported.append(f"algebraic rule {libsbml.formulaToL3String(r.getMath())!r}")
     for r in model.getListOfReactions():
         if r.isSetFast() and r.getFast():
@@ -107,6 +114,8 @@ def build_structure(doc: libsbml.SBMLDocument, name: str) -> Structure:
     assignment: dict[str, Expr] = {}
     rate_rules: dict[str, Expr] = {}
     for r in model.getListOfRules():
+        if r.getMath() is None:
+            continue  # SBML L3v2: a rule without math has no effect
         if r.isAssignment():
             assignment[r.getVariable()] = tr(
                 r.getMath(), f"the assignment rule for {r.getVariable()!r}"
@@ -115,7 +124,43 @@ def build_structure(doc: libsbml.SBMLDocument, name: str) -> Structure:
             rate_rules[r.getVariable()] = tr(r.getMath(), f"the rate rule for {r.getVariable()!r}")
     initial: dict[str, Expr] = {}
     for ia in model.getListOfInitialAssignments():
+        if ia.getMath() is None:
+            continue
         initial[ia.getSymbol()] = tr(ia.getMath(), f"the initial assignment of {ia.getSymbol()!r}")
+
+    events: list[EventSpec] = []
+    if allow_events:
+        for k, e in enumerate(model.getListOfEvents()):
+            eid = e.getId() or f"event{k}"
+            where = f"event {eid!r}"
+            trig = e.getTrigger()
+            if trig is None or trig.getMath() is None:
+                unsupported.append(f"{where} without a trigger")
+                continue
+            l3 = level >= 3
+            events.append(
+                EventSpec(
+                    id=eid,
+                    trigger=tr(trig.getMath(), f"the trigger of {where}"),
+                    initial_value=bool(trig.getInitialValue()) if l3 else True,
+                    persistent=bool(trig.getPersistent()) if l3 else True,
+                    delay=tr(e.getDelay().getMath(), f"the delay of {where}")
+                    if e.isSetDelay() and e.getDelay().getMath() is not None
+                    else None,
+                    priority=tr(e.getPriority().getMath(), f"the priority of {where}")
+                    if l3 and e.isSetPriority() and e.getPriority().getMath() is not None
+                    else None,
+                    use_trigger_values=bool(e.getUseValuesFromTriggerTime())
+                    if e.isSetUseValuesFromTriggerTime() or level >= 3
+                    else True,
+                    assignments=tuple(
+                        (a.getVariable(), tr(a.getMath(), f"an assignment of {where}"))
+                        for a in e.getListOfEventAssignments()
+                        if a.getMath() is not None
+                    ),
+                )
+            )
+    event_targets = {t for ev in events for t, _ in ev.assignments}
 
     # --- compartments and species: values at t0 ------------------------------------------------
     init_defs: dict[str, Expr] = {}
@@ -129,7 +174,9 @@ def build_structure(doc: libsbml.SBMLDocument, name: str) -> Structure:
         else:
             size = math.nan
         init_defs[cid] = ("c", float(size))
-    varying_comp = {c for c in compartments if c in rate_rules or c in assignment}
+    varying_comp = {
+        c for c in compartments if c in rate_rules or c in assignment or c in event_targets
+    }
 
     amount_valued = set()
     species_comp = {}
@@ -193,7 +240,12 @@ def build_structure(doc: libsbml.SBMLDocument, name: str) -> Structure:
                     if srid:
                         kinds[srid] = "speciesReference"
                         init_defs[srid] = ("c", value)
-                        if srid in assignment or srid in rate_rules or srid in initial:
+                        if (
+                            srid in assignment
+                            or srid in rate_rules
+                            or srid in initial
+                            or (srid in event_targets)
+                        ):
                             st = ("v", srid)
                 terms.append((sr.getSpecies(), j, sign, st))
     init_defs.update(kinetic)
@@ -214,9 +266,11 @@ def build_structure(doc: libsbml.SBMLDocument, name: str) -> Structure:
     for sid, s in species.items():
         if sid in rate_rules or sid in assignment:
             continue
-        if s.getConstant():
-            continue
-        if s.getBoundaryCondition() and (
+        if sid in event_targets and s.getBoundaryCondition():
+            continue  # a value state below
+        # A constant or boundary species keeps its amount when its compartment changes size
+        # (so its concentration changes); otherwise it is simply a constant.
+        if (s.getConstant() or s.getBoundaryCondition()) and (
             species_comp[sid] not in varying_comp or sid in amount_valued
         ):
             continue
@@ -228,6 +282,11 @@ def build_structure(doc: libsbml.SBMLDocument, name: str) -> Structure:
         )
     for target in rate_rules:
         if target in known:
+            state_ids.append(target)
+            state_is_amount.append(False)
+    for target in event_targets:
+        # Quantities that events change are states (derivative 0 unless a rate rule says).
+        if target in known and target not in state_ids and target not in assignment:
             state_ids.append(target)
             state_is_amount.append(False)
     for target, expr in assignment.items():
@@ -261,7 +320,8 @@ def build_structure(doc: libsbml.SBMLDocument, name: str) -> Structure:
             )
             continue
         n = index.get(sid)
-        if n is None or not state_is_amount[n] or species[sid].getBoundaryCondition():
+        fixed = species[sid].getBoundaryCondition() or species[sid].getConstant()
+        if n is None or not state_is_amount[n] or fixed:
             continue
         if isinstance(st, float):
             stoich[n, j] += sign * st
@@ -280,6 +340,12 @@ def build_structure(doc: libsbml.SBMLDocument, name: str) -> Structure:
     defined = set(init_defs) | {amount_key(s) for s in state_ids}
     exprs = [*init_defs.values(), *run_defs.values(), *rate_rules.values()]
     exprs += [e for _, _, e in dyn] + [c for c in conversion if c is not None]
+    for ev in events:
+        exprs += [ev.trigger, *(a for _, a in ev.assignments)]
+        exprs += [x for x in (ev.delay, ev.priority) if x is not None]
+        for target, _ in ev.assignments:
+            if target in assignment or target not in known:
+                unsupported.append(f"event {ev.id!r} assigns {target!r}, which it cannot")
     undefined = sorted({n for e in exprs for n in symbols_used(e)} - defined)
     for u in undefined:
         unsupported.append(f"a formula uses {u!r}, which the model does not define")
@@ -295,7 +361,9 @@ def build_structure(doc: libsbml.SBMLDocument, name: str) -> Structure:
             "definitions)."
         )
 
-    jumps = _jump_expressions([*run_defs.values(), *rate_rules.values()], time_invariant)
+    jumps = _jump_expressions(
+        [*run_defs.values(), *rate_rules.values(), *(ev.trigger for ev in events)], time_invariant
+    )
     symbol_ids = tuple(i for i in init_defs if not i.startswith("@"))
     return Structure(
         source=name,
@@ -316,6 +384,7 @@ def build_structure(doc: libsbml.SBMLDocument, name: str) -> Structure:
         jump_exprs=jumps,
         time_invariant=time_invariant,
         kinds=kinds,
+        events=tuple(events),
     )
 
 

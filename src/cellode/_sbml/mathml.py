@@ -174,6 +174,8 @@ def translate(
         name = kids[0].getName()
         if name in bindings:
             bound = bindings[name]
+            if bound[0] == "c":
+                return _const(0.0)  # a number, e.g. a reaction's local parameter
             if bound[0] != "v":
                 raise Unsupported("rateOf of a function argument that is not a symbol")
             name = bound[1]

@@ -108,6 +108,16 @@ class SbmlModel(AbstractVectorField):
         """Every id `symbols` returns: species, compartments, parameters, reactions, ..."""
         return self.structure.symbol_ids
 
+    @property
+    def network(self):
+        """The model as a `cellode.ReactionNetwork` over the species amounts (same vector
+        field, for conservation laws), or None when rate rules, conversion factors, variable
+        or fractional stoichiometry, or rate laws with piecewise/relational parts prevent it."""
+        from .network import network_view
+
+        env = self._init_env(None)
+        return network_view(self.structure, lambda i: float(env.get(i)))
+
     def with_constants(self, values: Mapping[str, float]) -> SbmlModel:
         """The model with some constants (by id) set to other values."""
         unknown = [k for k in values if k not in self.constant_ids]
@@ -164,14 +174,26 @@ class SbmlModel(AbstractVectorField):
             dn = dn * cf
         return dn
 
+    def _species_rate(self, env: _Env, i: int):
+        """d(amount)/dt of amount state i, reading only the reactions that change it (so a
+        rate law may use rateOf of species it does not change)."""
+        s = self.structure
+        out = jnp.asarray(0.0)
+        for j in np.flatnonzero(s.stoich[i]):
+            out = out + float(s.stoich[i, j]) * env.get(s.reaction_ids[j])
+        for row, j, e in s.dyn_stoich:
+            if row == i:
+                out = out + evaluate(e, env.get, env.rate, env.t) * env.get(s.reaction_ids[j])
+        c = s.conversion[i]
+        return out if c is None else out * evaluate(c, env.get, env.rate, env.t)
+
     def _rate_of(self, env: _Env, name: str):
         """d/dt of the SBML value of `name` (the csymbol rateOf)."""
         s = self.structure
         if name in s.rate_rules:
             return evaluate(s.rate_rules[name], env.get, env.rate, env.t)
-        if name in s.state_ids:
-            i = s.state_ids.index(name)
-            dn = self._amount_rates(env)[i]
+        if name in s.state_ids and s.state_is_amount[s.state_ids.index(name)]:
+            dn = self._species_rate(env, s.state_ids.index(name))
             if name in s.amount_valued:
                 return dn
             comp = s.species_compartment[name]
@@ -188,7 +210,9 @@ class SbmlModel(AbstractVectorField):
         dx = self._amount_rates(env)
         for i, (sid, is_amt) in enumerate(zip(s.state_ids, s.state_is_amount, strict=True)):
             if not is_amt:
-                dx = dx.at[i].set(evaluate(s.rate_rules[sid], env.get, env.rate, env.t))
+                rule = s.rate_rules.get(sid)
+                value = 0.0 if rule is None else evaluate(rule, env.get, env.rate, env.t)
+                dx = dx.at[i].set(value)
         return dx
 
     def __call__(self, t: Scalar, x: Float[Array, " n"], u: InputValue) -> Float[Array, " n"]:

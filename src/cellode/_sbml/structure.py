@@ -21,6 +21,20 @@ def amount_key(species: str) -> str:
     return AMOUNT_PREFIX + species
 
 
+@dataclass(frozen=True)
+class EventSpec:
+    """One SBML event: its trigger, delay, priority and assignments (expression trees)."""
+
+    id: str
+    trigger: Expr
+    initial_value: bool
+    persistent: bool
+    delay: Expr | None
+    priority: Expr | None
+    use_trigger_values: bool
+    assignments: tuple[tuple[str, Expr], ...]
+
+
 @dataclass(frozen=True, eq=False)
 class Structure:
     """Everything `SbmlModel` needs to evaluate a model; built once by `load_sbml`.
@@ -59,3 +73,4 @@ class Structure:
     jump_exprs: tuple[Expr, ...] = ()
     time_invariant: frozenset[str] = field(default_factory=frozenset)
     kinds: dict[str, str] = field(default_factory=dict)
+    events: tuple[EventSpec, ...] = ()

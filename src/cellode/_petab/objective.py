@@ -1,0 +1,249 @@
+"""The PEtab objective as one compiled JAX function of theta.
+
+Conditions are stacked and solved as vmapped batches (one batch per group of simulations with
+the same kind of work, see `measurements.Group`), observables are evaluated per observable on
+its rows, and the negative log-likelihood is summed. Everything that depends on the tables is
+an integer index array or a compile-time constant, so one trace serves every theta.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, Int
+
+from .._models.vector_field import AbstractVectorField
+from .._sensitivity.base import AbstractSensitivity
+from .._simulation.problem import ODEProblem, SolveOutput
+from .formulas import Formula
+from .noise import negative_log_likelihood, residual
+from .parameters import to_linear
+from .preequilibration import steady_state
+
+
+class Frozen:
+    """Holds an object in a static field by identity: the SBML model is a compile-time constant
+    of the objective (its arrays are not optimisation parameters), hashed without hashing its
+    arrays."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __hash__(self) -> int:
+        return id(self.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Frozen) and other.value is self.value
+
+
+class ConditionField(AbstractVectorField):
+    """The model under one condition: dx/dt = rhs(t, x, p) with the condition's constants p.
+
+    p is the only floating-point array, so a sensitivity method differentiates with respect to
+    the condition's constants (and x0), never the model's internal tables.
+    """
+
+    model: Frozen = eqx.field(static=True)
+    p: Float[Array, " P"]
+
+    def __call__(self, t, x, u):
+        return self.model.value.rhs(t, x, self.p)
+
+
+class SolverSettings(eqx.Module):
+    """Tolerances and limits of every solve of the objective (AMICI's reference: 1e-8)."""
+
+    solver: diffrax.AbstractSolver
+    rtol: float = eqx.field(static=True, default=1e-8)
+    atol: float = eqx.field(static=True, default=1e-8)
+    max_steps: int = eqx.field(static=True, default=20_000)
+    steady_state_time: float = eqx.field(static=True, default=1e6)
+    steady_state_tol: float = eqx.field(static=True, default=1e-6)
+
+
+def controller(settings: SolverSettings, model: Any, p: Array) -> diffrax.AbstractStepSizeController:
+    """PI control to rtol/atol; when the model knows the times of its input switches
+    (`jump_times(p)`), the steps land exactly on them."""
+    pid = diffrax.PIDController(
+        rtol=settings.rtol, atol=settings.atol, pcoeff=0.3, icoeff=0.3, dtmin=None
+    )
+    jump_times = getattr(model, "jump_times", None)
+    if jump_times is None:
+        return pid
+    jumps = jump_times(p)
+    if jumps is None or jumps.shape[0] == 0:
+        return pid
+    return diffrax.ClipStepSizeController(pid, jump_ts=jumps)
+
+
+def solve(
+    model: Frozen,
+    p: Array,
+    x0: Array,
+    ts: Array,
+    settings: SolverSettings,
+    sensitivity: AbstractSensitivity,
+) -> SolveOutput:
+    """x(ts) from x(0) = x0 under constants p, differentiable by `sensitivity`."""
+    problem = ODEProblem(
+        ConditionField(model, p),
+        None,
+        x0,
+        jnp.zeros((), x0.dtype),
+        ts,
+        settings.solver,
+        controller(settings, model.value, p),
+        settings.max_steps,
+        None,
+    )
+    return sensitivity.solve(problem)
+
+
+class GroupArrays(eqx.Module):
+    """One batch of simulations (see `measurements.Group`) as index arrays."""
+
+    p_sim: Int[Array, "U P"]
+    species_sim: Int[Array, "U S"]
+    reinit: Array  # (U, n) bool: states re-initialised by the simulation condition after preeq
+    p_pre: Int[Array, "U P"] | None
+    species_pre: Int[Array, "U S"] | None
+    ts: Float[Array, "U T"]
+    has_dynamic: bool = eqx.field(static=True)
+    has_steady: bool = eqx.field(static=True)
+
+
+class ObservableRows(eqx.Module):
+    """The measurement rows of one observable."""
+
+    rows: Int[Array, " r"]  # positions in the measurement table
+    output_row: Int[Array, " r"]
+    times: Float[Array, " r"]
+    p_index: Int[Array, "r P"]
+    observable_pars: Int[Array, "r K"]
+    noise_pars: Int[Array, "r L"]
+    observable: Formula = eqx.field(static=True)
+    noise: Formula = eqx.field(static=True)
+    observable_names: tuple[str, ...] = eqx.field(static=True)
+    noise_names: tuple[str, ...] = eqx.field(static=True)
+
+
+class Objective(eqx.Module):
+    """The compiled pieces of a PEtab problem: theta -> simulations -> negative log-likelihood."""
+
+    model: Frozen = eqx.field(static=True)
+    fixed: Float[Array, " F"]
+    scale_codes: Int[Array, " k"]
+    species_ids: tuple[str, ...] = eqx.field(static=True)
+    groups: tuple[GroupArrays, ...]
+    observables: tuple[ObservableRows, ...]
+    table_names: tuple[str, ...] = eqx.field(static=True)  # parameter-table ids for formulas
+    table_index: Int[Array, " q"]
+    values: Float[Array, " M"]
+    transform: Int[Array, " M"]
+    laplace: Array  # (M,) bool
+    settings: SolverSettings
+
+    def pool(self, theta: Float[Array, " k"]) -> Float[Array, " N"]:
+        """[linear values of the estimated parameters | fixed numbers]."""
+        return jnp.concatenate([to_linear(theta, self.scale_codes), self.fixed])
+
+    def _initial(self, pool: Array, p_index: Array, species_index: Array) -> tuple[Array, Array]:
+        p = pool[p_index]
+        values = jnp.where(species_index >= 0, pool[jnp.maximum(species_index, 0)], jnp.nan)
+        overrides = {s: values[i] for i, s in enumerate(self.species_ids)}
+        return p, self.model.value.initial_state(p, overrides)
+
+    def outputs(
+        self, theta: Float[Array, " k"], sensitivity: AbstractSensitivity
+    ) -> tuple[Float[Array, "N n"], Array]:
+        """States at every output of every simulation (stacked as the layout says), and
+        whether every solve succeeded."""
+        pool = self.pool(theta)
+        blocks, ok = [], jnp.array(True)
+        for g in self.groups:
+            p_sim, x_sim = jax.vmap(lambda pi, si: self._initial(pool, pi, si))(
+                g.p_sim, g.species_sim
+            )
+            if g.p_pre is not None:
+                p_pre, x_pre0 = jax.vmap(lambda pi, si: self._initial(pool, pi, si))(
+                    g.p_pre, g.species_pre
+                )
+                x_pre, good = jax.vmap(
+                    lambda p, x: steady_state(self.model, p, x, self.settings, sensitivity, solve)
+                )(p_pre, x_pre0)
+                ok = ok & jnp.all(good)
+                x_sim = jnp.where(g.reinit, x_sim, x_pre)
+            parts = []
+            x_last = x_sim
+            if g.has_dynamic:
+                out = jax.vmap(
+                    lambda p, x, ts: solve(self.model, p, x, ts, self.settings, sensitivity)
+                )(p_sim, x_sim, g.ts)
+                ok = ok & jnp.all(out.result == diffrax.RESULTS.successful)
+                parts.append(out.xs)
+                x_last = out.xs[:, -1]
+            if g.has_steady:
+                x_ss, good = jax.vmap(
+                    lambda p, x: steady_state(self.model, p, x, self.settings, sensitivity, solve)
+                )(p_sim, x_last)
+                ok = ok & jnp.all(good)
+                parts.append(x_ss[:, None, :])
+            xs = jnp.concatenate(parts, axis=1)
+            blocks.append(xs.reshape(-1, xs.shape[-1]))
+        return jnp.concatenate(blocks, axis=0), ok
+
+    def observe(
+        self, theta: Float[Array, " k"], sensitivity: AbstractSensitivity
+    ) -> tuple[Float[Array, " M"], Float[Array, " M"], Array]:
+        """Simulated observable y and noise sigma at every measurement row, and success."""
+        pool = self.pool(theta)
+        states, ok = self.outputs(theta, sensitivity)
+        table = pool[self.table_index]
+        t_ss = self.settings.steady_state_time
+        ys, sigmas, rows = [], [], []
+        for o in self.observables:
+
+            def one(t, x, p_index, obs_idx, noise_idx, o=o):
+                p = pool[p_index]
+                t = jnp.where(jnp.isinf(t), t_ss, t)
+                env = {name: table[i] for i, name in enumerate(self.table_names)}
+                env.update(self.model.value.symbols(t, x, p))
+                env["time"] = t
+                env["t"] = t
+                obs_vals, noise_vals = pool[obs_idx], pool[noise_idx]
+                env.update({n: obs_vals[k] for k, n in enumerate(o.observable_names)})
+                env.update({n: noise_vals[k] for k, n in enumerate(o.noise_names)})
+                y = jnp.asarray(o.observable(env), dtype=x.dtype)
+                sigma = jnp.asarray(o.noise(env), dtype=x.dtype)
+                return y, sigma
+
+            y, sigma = jax.vmap(one)(
+                o.times, states[o.output_row], o.p_index, o.observable_pars, o.noise_pars
+            )
+            ys.append(y)
+            sigmas.append(sigma)
+            rows.append(o.rows)
+        order = jnp.argsort(jnp.concatenate(rows))
+        return jnp.concatenate(ys)[order], jnp.concatenate(sigmas)[order], ok
+
+    def nllh(self, theta: Float[Array, " k"], sensitivity: AbstractSensitivity) -> Array:
+        """-log L(theta) = sum over rows of -log p(m | y, sigma); inf when a solve failed."""
+        y, sigma, ok = self.observe(theta, sensitivity)
+        terms = negative_log_likelihood(y, self.values, sigma, self.transform, self.laplace)
+        return jnp.where(ok, jnp.sum(terms), jnp.inf)
+
+    def chi2(self, theta: Float[Array, " k"], sensitivity: AbstractSensitivity) -> Array:
+        """sum of squared weighted residuals ((h(m) - h(y)) / sigma)^2."""
+        y, sigma, _ = self.observe(theta, sensitivity)
+        return jnp.sum(residual(y, self.values, sigma, self.transform) ** 2)
+
+
+def as_int(a: np.ndarray) -> Array:
+    return jnp.asarray(np.asarray(a, dtype=np.int64))

@@ -1,0 +1,346 @@
+"""`load_petab` and `PetabProblem`: a PEtab problem as one compiled objective of theta."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from jaxtyping import Array, ArrayLike, Float
+
+from .._sensitivity.base import AbstractSensitivity, DiscreteAdjoint
+from .._sensitivity.checkpointed_adjoint import CheckpointedAdjoint
+from .._solvers.rosenbrock import Rodas5P
+from .conditions import KEEP, Pool, condition_overrides
+from .errors import PetabError, where
+from .formulas import Formula, parse_formula, placeholders
+from .measurements import MeasurementLayout, layout_measurements
+from .noise import DISTRIBUTIONS, TRANSFORMS
+from .objective import (
+    Frozen,
+    GroupArrays,
+    Objective,
+    ObservableRows,
+    SolverSettings,
+    as_int,
+)
+from .parameters import ParameterTable, neg_log_prior, read_parameter_table, scale_codes
+from .tables import PetabFiles, read_files
+
+NOISE_ALIASES = {
+    # noiseDistribution -> (distribution, transformation that overrides observableTransformation)
+    "normal": ("normal", None),
+    "laplace": ("laplace", None),
+    "log-normal": ("normal", "log"),
+    "lognormal": ("normal", "log"),
+    "log10-normal": ("normal", "log10"),
+    "log-laplace": ("laplace", "log"),
+}
+
+
+class PetabProblem:
+    """A PEtab parameter-estimation problem: model, data, noise, parameters, and its objective.
+
+    theta is the vector of estimated parameters on their parameter scale, in the order of
+    `parameter_ids`. `nllh(theta)` is -log L; `objective(theta)` adds the priors' -log p;
+    `nllh_and_gradient(theta)` differentiates by `sensitivity` (the checkpointed adjoint by
+    default; `with_sensitivity(ForwardSensitivity())` for forward sensitivities). Each function is traced and
+    compiled once for all conditions.
+    """
+
+    def __init__(
+        self,
+        files: PetabFiles,
+        model: Any,
+        objective: Objective,
+        table: ParameterTable,
+        layout: MeasurementLayout,
+        sensitivity: AbstractSensitivity,
+    ):
+        self.files = files
+        self.model = model
+        self.table = table
+        self.layout = layout
+        self.sensitivity = sensitivity
+        self._objective = objective
+
+    # -- parameters ------------------------------------------------------------------------
+    @property
+    def parameter_ids(self) -> tuple[str, ...]:
+        """Ids of the estimated parameters: the entries of theta."""
+        return self.table.estimated_ids
+
+    @property
+    def parameter_scales(self) -> tuple[str, ...]:
+        return self.table.estimated_scales
+
+    @property
+    def nominal_theta(self) -> Float[np.ndarray, " k"]:
+        """The parameter table's nominal values of the estimated parameters, on their scale."""
+        return self.table.nominal_theta()
+
+    @property
+    def bounds(self) -> tuple[Float[np.ndarray, " k"], Float[np.ndarray, " k"]]:
+        """(lower, upper) bounds of theta, on the parameter scale."""
+        return self.table.theta_bounds()
+
+    def with_sensitivity(self, sensitivity: AbstractSensitivity) -> PetabProblem:
+        """The same problem with gradients by another method (e.g. `CheckpointedAdjoint()`)."""
+        return PetabProblem(
+            self.files, self.model, self._objective, self.table, self.layout, sensitivity
+        )
+
+    # -- objective -------------------------------------------------------------------------
+    def _theta(self, theta: ArrayLike | None) -> Array:
+        if theta is None:
+            theta = self.nominal_theta
+        theta = jnp.asarray(theta, dtype=jnp.float64)
+        if theta.shape != (len(self.parameter_ids),):
+            raise PetabError(
+                f"theta must have one entry per estimated parameter ({len(self.parameter_ids)}: "
+                f"{', '.join(self.parameter_ids)}); got shape {theta.shape}."
+            )
+        return theta
+
+    def nllh(self, theta: Float[ArrayLike, " k"] | None = None) -> Float[Array, ""]:
+        """-log L(theta), the negative log-likelihood of all measurements (nominal if None)."""
+        return _nllh(self._objective, self._theta(theta))
+
+    def chi2(self, theta: Float[ArrayLike, " k"] | None = None) -> Float[Array, ""]:
+        """Sum of squared weighted residuals."""
+        return _chi2(self._objective, self._theta(theta))
+
+    def neg_log_prior(self, theta: Float[ArrayLike, " k"] | None = None) -> Float[Array, ""]:
+        """-log p(theta) of the objective priors of the parameter table (0 without priors)."""
+        return neg_log_prior(self._theta(theta), self.table)
+
+    def objective(self, theta: Float[ArrayLike, " k"] | None = None) -> Float[Array, ""]:
+        """-log L(theta) - log p(theta): what a fit minimises."""
+        return self.nllh(theta) + self.neg_log_prior(theta)
+
+    def nllh_and_gradient(
+        self, theta: Float[ArrayLike, " k"] | None = None
+    ) -> tuple[Float[Array, ""], Float[Array, " k"]]:
+        """(-log L, d(-log L)/dtheta) with the problem's sensitivity method."""
+        return _nllh_and_grad(self._objective, self._theta(theta), self.sensitivity)
+
+    def objective_and_gradient(
+        self, theta: Float[ArrayLike, " k"] | None = None
+    ) -> tuple[Float[Array, ""], Float[Array, " k"]]:
+        """(-log L - log p, its gradient)."""
+        theta = self._theta(theta)
+        value, grad = self.nllh_and_gradient(theta)
+        prior, prior_grad = jax.value_and_grad(lambda t: neg_log_prior(t, self.table))(theta)
+        return value + prior, grad + prior_grad
+
+    def simulate(self, theta: Float[ArrayLike, " k"] | None = None) -> pd.DataFrame:
+        """The measurement table with a `simulation` column (PEtab's simulation table)."""
+        y, _, _ = _observe(self._objective, self._theta(theta))
+        df = self.files.measurements.copy()
+        df = df.drop(columns=["measurement"]).assign(simulation=np.asarray(y))
+        return df
+
+
+@eqx.filter_jit
+def _nllh(objective: Objective, theta: Array) -> Array:
+    return objective.nllh(theta, DiscreteAdjoint())
+
+
+@eqx.filter_jit
+def _chi2(objective: Objective, theta: Array) -> Array:
+    return objective.chi2(theta, DiscreteAdjoint())
+
+
+@eqx.filter_jit
+def _observe(objective: Objective, theta: Array):
+    return objective.observe(theta, DiscreteAdjoint())
+
+
+@eqx.filter_jit
+def _nllh_and_grad(objective: Objective, theta: Array, sensitivity: AbstractSensitivity):
+    return jax.value_and_grad(lambda t: objective.nllh(t, sensitivity))(theta)
+
+
+def load_petab(
+    yaml_path: str | Path,
+    *,
+    model_loader: Callable[[Path], Any] | None = None,
+    sensitivity: AbstractSensitivity | None = None,
+    rtol: float = 1e-8,
+    atol: float = 1e-8,
+    max_steps: int = 20_000,
+) -> PetabProblem:
+    """Read a PEtab v1 problem (YAML, SBML model, tables) and build its objective.
+
+    `model_loader` turns the model file into an object with the SBML model interface
+    (`state_ids`, `constant_ids`, `constant_values`, `rhs`, `initial_state`, `symbols`); the
+    default is `cellode.load_sbml`. Solves use Rodas5P at `rtol`/`atol` (AMICI's reference
+    settings are 1e-8). Errors name the file, row and element.
+    """
+    files = read_files(Path(yaml_path))
+    if model_loader is None:
+        from .._sbml.api import load_sbml as model_loader  # type: ignore[no-redef]
+    model = model_loader(files.model_path)
+    settings = SolverSettings(Rodas5P(), rtol=rtol, atol=atol, max_steps=max_steps)
+    return build_problem(files, model, settings, sensitivity or CheckpointedAdjoint())
+
+
+def build_problem(
+    files: PetabFiles, model: Any, settings: SolverSettings, sensitivity: AbstractSensitivity
+) -> PetabProblem:
+    """Check the tables against each other and the model; lay out the objective."""
+    table = read_parameter_table(files.parameters, files.name("parameter"))
+    pool = Pool(table)
+    constant_ids = tuple(model.constant_ids)
+    state_ids = tuple(model.state_ids)
+    values = np.asarray(model.constant_values, dtype=float)
+    defaults = np.array(
+        [pool.model_default(c, values[i]) for i, c in enumerate(constant_ids)], dtype=np.int64
+    )
+
+    # observables
+    obs_file = files.name("observable")
+    observable_ids: list[str] = []
+    formulas: dict[str, tuple[Formula, Formula, int, int, int, bool]] = {}
+    for row, (oid, rec) in enumerate(files.observables.iterrows(), start=2):
+        oid = str(oid)
+        f_obs = parse_formula(rec["observableFormula"], obs_file, row, "observableFormula", oid)
+        f_noise = parse_formula(rec["noiseFormula"], obs_file, row, "noiseFormula", oid)
+        transform = _cell(rec, "observableTransformation", "lin")
+        dist = _cell(rec, "noiseDistribution", "normal")
+        if dist not in NOISE_ALIASES:
+            raise PetabError(
+                f"{where(obs_file, row, 'noiseDistribution')}: unknown noise distribution "
+                f"{dist!r} for {oid!r}; use normal or laplace (with observableTransformation "
+                "lin, log or log10)."
+            )
+        base, forced = NOISE_ALIASES[dist]
+        transform = forced or transform
+        if transform not in TRANSFORMS:
+            raise PetabError(
+                f"{where(obs_file, row, 'observableTransformation')}: unknown transformation "
+                f"{transform!r} for {oid!r}; use lin, log or log10."
+            )
+        assert base in DISTRIBUTIONS
+        n_obs = placeholders(f_obs, "observableParameter", oid)
+        n_noise = placeholders(f_noise, "noiseParameter", oid)
+        observable_ids.append(oid)
+        formulas[oid] = (
+            f_obs,
+            f_noise,
+            n_obs,
+            n_noise,
+            TRANSFORMS.index(transform),
+            base == "laplace",
+        )
+        known = set(table.ids) | set(_model_symbols(model)) | {"time", "t", "pi"}
+        for f, column, kind, n in (
+            (f_obs, "observableFormula", "observableParameter", n_obs),
+            (f_noise, "noiseFormula", "noiseParameter", n_noise),
+        ):
+            allowed = known | {f"{kind}{k}_{oid}" for k in range(1, n + 1)}
+            unknown = sorted(f.names - allowed)
+            if unknown:
+                raise PetabError(
+                    f"{where(obs_file, row, column)} ({oid}): unknown name(s) "
+                    f"{', '.join(map(repr, unknown))} in {f.text!r}; a formula may use model "
+                    "symbols, parameter-table ids, `time` and its own placeholders."
+                )
+
+    # conditions
+    initial_ids = tuple(i for i in _model_symbols(model) if i not in constant_ids)
+    cond_params, cond_species, species_ids = condition_overrides(
+        files.conditions, files.name("condition"), constant_ids, initial_ids, pool, defaults
+    )
+    layout = layout_measurements(
+        files.measurements,
+        files.name("measurement"),
+        tuple(observable_ids),
+        {o: formulas[o][2] for o in observable_ids},
+        {o: formulas[o][3] for o in observable_ids},
+        set(cond_params),
+        pool,
+    )
+    state_pos = {s: i for i, s in enumerate(state_ids)}
+    groups = []
+    for g in layout.groups:
+        sim_species = np.stack([cond_species[c] for c in g.sim]).reshape(len(g.sim), -1)
+        reinit = np.zeros((len(g.sim), len(state_ids)), dtype=bool)
+        for u in range(len(g.sim)):
+            for j, s in enumerate(species_ids):
+                if sim_species[u, j] != KEEP and s in state_pos:
+                    reinit[u, state_pos[s]] = True
+        groups.append(
+            GroupArrays(
+                p_sim=as_int(np.stack([cond_params[c] for c in g.sim])),
+                species_sim=as_int(sim_species),
+                reinit=jnp.asarray(reinit),
+                p_pre=None
+                if g.preeq is None
+                else as_int(np.stack([cond_params[c] for c in g.preeq])),
+                species_pre=None
+                if g.preeq is None
+                else as_int(np.stack([cond_species[c] for c in g.preeq]).reshape(len(g.sim), -1)),
+                ts=jnp.asarray(g.ts),
+                has_dynamic=g.has_dynamic,
+                has_steady=g.has_steady,
+            )
+        )
+    p_index_rows = np.stack([cond_params[c] for c in layout.sim_condition])
+    observables = []
+    for k, oid in enumerate(observable_ids):
+        rows = np.flatnonzero(layout.observable == k)
+        if rows.size == 0:
+            continue
+        f_obs, f_noise, n_obs, n_noise, _, _ = formulas[oid]
+        observables.append(
+            ObservableRows(
+                rows=as_int(rows),
+                output_row=as_int(layout.output_row[rows]),
+                times=jnp.asarray(layout.times[rows]),
+                p_index=as_int(p_index_rows[rows]),
+                observable_pars=as_int(layout.observable_pars[rows]),
+                noise_pars=as_int(layout.noise_pars[rows]),
+                observable=f_obs,
+                noise=f_noise,
+                observable_names=tuple(f"observableParameter{i}_{oid}" for i in range(1, n_obs + 1)),
+                noise_names=tuple(f"noiseParameter{i}_{oid}" for i in range(1, n_noise + 1)),
+            )
+        )
+    transform = np.array([formulas[observable_ids[o]][4] for o in layout.observable])
+    laplace = np.array([formulas[observable_ids[o]][5] for o in layout.observable], dtype=bool)
+    objective = Objective(
+        model=Frozen(model),
+        fixed=jnp.asarray(pool.fixed_array()),
+        scale_codes=as_int(scale_codes(table.estimated_scales)),
+        species_ids=species_ids,
+        groups=tuple(groups),
+        observables=tuple(observables),
+        table_names=table.ids,
+        table_index=as_int(np.array([pool.names[i] for i in table.ids])),
+        values=jnp.asarray(layout.values),
+        transform=as_int(transform),
+        laplace=jnp.asarray(laplace),
+        settings=settings,
+    )
+    return PetabProblem(files, model, objective, table, layout, sensitivity)
+
+
+def _cell(rec: pd.Series, column: str, default: str) -> str:
+    value = rec.get(column, default)
+    if value is None or (isinstance(value, float) and math.isnan(value)) or str(value) == "":
+        return default
+    return str(value).strip()
+
+
+def _model_symbols(model: Any) -> tuple[str, ...]:
+    ids = getattr(model, "symbol_ids", None)
+    if ids is not None:
+        return tuple(ids)
+    return tuple(model.state_ids) + tuple(model.constant_ids)
