@@ -116,6 +116,7 @@ from ._sciml.hybrid_model import HybridSbmlModel as HybridSbmlModel
 from ._sciml.hybrid_model import build_hybrid_model as build_hybrid_model
 from ._sciml.network import SciMLNetwork as SciMLNetwork
 from ._sciml.parameter_table import expand_parameter_table as expand_sciml_parameter_table
+from ._sciml.petab_problem import load_petab_sciml as load_petab_sciml
 from ._sciml.problem_files import SciMLProblemFiles as SciMLProblemFiles
 from ._sciml.problem_files import read_sciml_problem as read_sciml_problem
 from ._sciml.yaml_format import load_sciml_network as load_sciml_network
