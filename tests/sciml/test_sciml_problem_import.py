@@ -112,7 +112,7 @@ def test_sciml_problem_import_case_with_petab_objective(suite: Path, case: str):
     non-frozen network weight; the suite's llh is -nllh, its gradients -∂nllh/∂theta."""
     folder = suite / case
     solution = yaml.safe_load((folder / "solutions.yaml").read_text())
-    problem = cellode.load_petab_sciml(folder / "petab" / "problem.yaml", rtol=1e-10, atol=1e-10)
+    problem = cellode.load_petab_sciml(folder / "petab" / "problem.yaml", rtol=1e-12, atol=1e-12)
     if "log_posterior" in solution:
         value, grad = problem.objective_and_gradient()
     else:
