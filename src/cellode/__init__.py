@@ -119,6 +119,17 @@ from ._sbml.api import load_sbml as load_sbml
 from ._sbml.errors import SbmlError as SbmlError
 from ._sbml.events import simulate_sbml as simulate_sbml
 from ._sbml.model import SbmlModel as SbmlModel
+from ._sciml.array_data import read_inputs as read_sciml_inputs
+from ._sciml.array_data import read_parameters as read_sciml_parameters
+from ._sciml.array_data import write_parameters as write_sciml_parameters
+from ._sciml.hybrid_model import HybridSbmlModel as HybridSbmlModel
+from ._sciml.hybrid_model import build_hybrid_model as build_hybrid_model
+from ._sciml.network import SciMLNetwork as SciMLNetwork
+from ._sciml.parameter_table import expand_parameter_table as expand_sciml_parameter_table
+from ._sciml.petab_problem import load_petab_sciml as load_petab_sciml
+from ._sciml.problem_files import SciMLProblemFiles as SciMLProblemFiles
+from ._sciml.problem_files import read_sciml_problem as read_sciml_problem
+from ._sciml.yaml_format import load_sciml_network as load_sciml_network
 from ._sensitivity.backsolve import BacksolveAdjoint as BacksolveAdjoint
 from ._sensitivity.base import AbstractSensitivity as AbstractSensitivity
 from ._sensitivity.base import DiscreteAdjoint as DiscreteAdjoint
