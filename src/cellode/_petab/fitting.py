@@ -5,6 +5,11 @@ PEtab intends: log-scaled parameters are sampled uniformly in log), via cellode'
 `latin_hypercube`. Each start is a bounded quasi-Newton fit (L-BFGS-B) of the objective
 -log L - log p with the exact gradient of `PetabProblem.objective_and_gradient`; all starts share
 one compiled objective, so compile time is paid once.
+
+Random parameters of a delicate model can make the solve fail. Two safeguards, as pyPESTO has:
+a start whose objective is not finite is replaced by a uniform draw in the bounds (up to
+`resample` times), and a fit whose line search ended on a failed solve is restarted from its
+last accepted point with a fresh Hessian approximation (up to `restarts` times, while it improves).
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ class PetabFit:
     evaluations: int
     message: str
     seconds: float
+    resampled: int = 0
+    restarts: int = 0
 
 
 @dataclass
@@ -76,25 +83,49 @@ def fit_petab(
     max_iterations: int = 500,
     tol: float = 1e-10,
     include_nominal: bool = False,
+    resample: int = 20,
+    restarts: int = 3,
 ) -> PetabMultistart:
-    """Minimise -log L - log p from `n_starts` Latin-hypercube starts within the bounds."""
+    """Minimise -log L - log p from `n_starts` Latin-hypercube starts within the bounds.
+
+    A start where the objective is not finite is replaced by a uniform draw in the bounds (at most
+    `resample` draws); a fit that stops in a line search is restarted from its last point (at most
+    `restarts` times, while the objective keeps falling).
+    """
     lower, upper = problem.bounds
-    starts = latin_hypercube(jr.key(seed), n_starts, lower, upper)
+    lower, upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+    starts = np.asarray(latin_hypercube(jr.key(seed), n_starts, lower, upper))
     if include_nominal:
-        starts = np.vstack([problem.nominal_theta[None], starts])
+        starts = np.vstack([np.asarray(problem.nominal_theta)[None], starts])
+    rng = np.random.default_rng(seed)
     started = time.perf_counter()
 
-    def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
+    def evaluate(theta: np.ndarray) -> tuple[float, np.ndarray]:
         value, grad = problem.objective_and_gradient(theta)
-        value, grad = float(value), np.asarray(grad)
+        return float(value), np.asarray(grad, dtype=float)
+
+    last = [0.0]  # the latest finite objective value
+
+    def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad = evaluate(theta)
         if not (math.isfinite(value) and np.all(np.isfinite(grad))):
-            return 1e20, np.zeros_like(theta)  # a failed solve: L-BFGS-B backtracks
+            # A failed solve must look only moderately worse than where the optimiser stands: a
+            # huge value (1e20, inf) passes L-BFGS-B's relative-reduction test and ends the fit
+            # at its start with status "converged".
+            return last[0] + 10.0 * (1.0 + abs(last[0])), np.zeros_like(theta)
+        last[0] = value
         return value, grad
 
-    fits = []
-    for start in starts:
-        t0 = time.perf_counter()
-        result = minimize(
+    def feasible(start: np.ndarray) -> tuple[np.ndarray, int]:
+        for draw in range(resample + 1):
+            value, grad = evaluate(start)
+            if math.isfinite(value) and np.all(np.isfinite(grad)):
+                return start, draw
+            start = rng.uniform(lower, upper)
+        return start, resample
+
+    def local_fit(start: np.ndarray):
+        return minimize(
             fun,
             start,
             jac=True,
@@ -102,16 +133,41 @@ def fit_petab(
             bounds=list(zip(lower, upper, strict=True)),
             options={"maxiter": max_iterations, "ftol": tol, "gtol": 1e-8, "maxcor": 20},
         )
-        value = float(result.fun) if result.fun < 1e20 else math.inf
+
+    fits = []
+    for start in starts:
+        t0 = time.perf_counter()
+        start, resampled = feasible(np.asarray(start, dtype=float))
+        last[0] = evaluate(start)[0]
+        result = local_fit(start)
+        iterations, evaluations, restarted = int(result.nit), int(result.nfev), 0
+        while (
+            restarted < restarts
+            and result.status == 2  # L-BFGS-B's abnormal end: its line search failed
+            and iterations < max_iterations
+        ):
+            again = local_fit(result.x)
+            iterations += int(again.nit)
+            evaluations += int(again.nfev)
+            restarted += 1
+            if not again.fun < result.fun - tol * max(1.0, abs(result.fun)):
+                result = again if again.fun <= result.fun else result
+                break
+            result = again
+        value, grad = evaluate(result.x)
+        if not (math.isfinite(value) and np.all(np.isfinite(grad))):
+            value = math.inf
         fits.append(
             PetabFit(
                 start=np.asarray(start),
                 theta=np.asarray(result.x),
                 value=value,
-                iterations=int(result.nit),
-                evaluations=int(result.nfev),
+                iterations=iterations,
+                evaluations=evaluations,
                 message=str(result.message),
                 seconds=time.perf_counter() - t0,
+                resampled=resampled,
+                restarts=restarted,
             )
         )
     fits.sort(key=lambda f: f.value if math.isfinite(f.value) else math.inf)
