@@ -1,4 +1,4 @@
-"""AMICI side of benchmarks/petab.py; runs in a separate venv with AMICI installed
+"""AMICI side of benchmarks/petab_timing.py; runs in a separate venv with AMICI installed
 (`/work/amici-venv/bin/python benchmarks/_amici_petab.py MODEL_YAML BUILD_DIR`), prints one JSON
 line: llh and the median wall time of simulate_petab without sensitivities, with forward and with
 adjoint sensitivities (atol = rtol = 1e-8, AMICI's benchmark settings). Not imported by cellode."""
@@ -9,17 +9,11 @@ import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
-# benchmarks/petab.py is named like the `petab` library: its folder goes to the end of the
-# import path, so `import petab` finds the library.
-_HERE = str(Path(__file__).resolve().parent)
-sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != _HERE] + [_HERE]
-
-import amici.sim.sundials as sim  # noqa: E402
-import petab.v1 as petab  # noqa: E402
-from amici.importers.petab.v1 import import_petab_problem  # noqa: E402
-from amici.sim.sundials.petab.v1 import simulate_petab  # noqa: E402
+import amici.sim.sundials as sim
+import petab.v1 as petab
+from amici.importers.petab.v1 import import_petab_problem
+from amici.sim.sundials.petab.v1 import simulate_petab
 
 
 def timed(fn, repeats):

@@ -13,16 +13,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
 import jax
-
-# benchmarks/petab.py is named like the `petab` library: its folder goes to the end of the
-# import path, so `import petab` finds the library.
-_HERE = str(Path(__file__).resolve().parent)
-sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != _HERE] + [_HERE]
 
 BEST_KNOWN = {"Boehm_JProteomeRes2014": 138.221978, "Crauste_CellSystems2017": 190.963977}
 

@@ -1,6 +1,6 @@
 """PEtab benchmark problems: compile time and time of one objective (+ gradient) evaluation.
 
-    PYTHONPATH=src python benchmarks/petab.py [--amici /work/amici-venv/bin/python] [MODEL ...]
+    PYTHONPATH=src python benchmarks/petab_timing.py [--amici /work/amici-venv/bin/python] [MODEL ...]
 
 For each model: -log L at the nominal parameters, first-call (compile + run) and median times of
 nllh, of nllh + gradient by the checkpointed adjoint, and by forward sensitivities (only for the
@@ -17,18 +17,13 @@ import json
 import os
 import platform
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import jax
 
-# benchmarks/petab.py is named like the `petab` library: its folder goes to the end of the
-# import path, so `import petab` finds the library.
-_HERE = str(Path(__file__).resolve().parent)
-sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != _HERE] + [_HERE]
-from _timing import block, first_call_seconds, median_seconds  # noqa: E402
+from _timing import block, first_call_seconds, median_seconds
 
 MODELS = [
     "Boehm_JProteomeRes2014",
@@ -49,6 +44,9 @@ def amici_times(python: str, yaml_path: Path, build: Path) -> dict | None:
             text=True,
             timeout=1800,
             cwd=build.parent,
+            # AMICI compiles the model with the swig of its venv (Debian's swig 4.1 builds a
+            # module that fails to load), so that venv's bin goes first on the PATH.
+            env={**os.environ, "PATH": f"{Path(python).parent}{os.pathsep}{os.environ['PATH']}"},
         )
     except subprocess.TimeoutExpired:
         return None
