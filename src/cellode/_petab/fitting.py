@@ -100,15 +100,18 @@ def fit_petab(
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
 
-    def evaluate(theta: np.ndarray) -> tuple[float, np.ndarray]:
+    def evaluate(theta: np.ndarray) -> tuple[float, np.ndarray, bool]:
         value, grad = problem.objective_and_gradient(theta)
-        return float(value), np.asarray(grad, dtype=float)
+        value, grad = float(value), np.asarray(grad, dtype=float)
+        return value, grad, math.isfinite(value) and bool(np.all(np.isfinite(grad)))
 
     last = [0.0]  # the latest finite objective value
+    failed: set[bytes] = set()  # points where the solve failed
 
     def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        value, grad = evaluate(theta)
-        if not (math.isfinite(value) and np.all(np.isfinite(grad))):
+        value, grad, ok = evaluate(theta)
+        if not ok:
+            failed.add(np.asarray(theta, dtype=float).tobytes())
             # A failed solve must look only moderately worse than where the optimiser stands: a
             # huge value (1e20, inf) passes L-BFGS-B's relative-reduction test and ends the fit
             # at its start with status "converged".
@@ -116,13 +119,14 @@ def fit_petab(
         last[0] = value
         return value, grad
 
-    def feasible(start: np.ndarray) -> tuple[np.ndarray, int]:
+    def feasible(start: np.ndarray) -> tuple[np.ndarray, int, float]:
+        """The start, or the first uniform redraw where the objective is finite."""
         for draw in range(resample + 1):
-            value, grad = evaluate(start)
-            if math.isfinite(value) and np.all(np.isfinite(grad)):
-                return start, draw
+            value, _, ok = evaluate(start)
+            if ok:
+                return start, draw, value
             start = rng.uniform(lower, upper)
-        return start, resample
+        return start, resample, math.inf
 
     def local_fit(start: np.ndarray):
         return minimize(
@@ -137,8 +141,21 @@ def fit_petab(
     fits = []
     for start in starts:
         t0 = time.perf_counter()
-        start, resampled = feasible(np.asarray(start, dtype=float))
-        last[0] = evaluate(start)[0]
+        start, resampled, last[0] = feasible(np.asarray(start, dtype=float))
+        if not math.isfinite(last[0]):
+            fits.append(
+                PetabFit(
+                    start=np.asarray(start),
+                    theta=np.asarray(start),
+                    value=math.inf,
+                    iterations=0,
+                    evaluations=resample + 1,
+                    message=f"the solve failed at the start and at {resample} redraws",
+                    seconds=time.perf_counter() - t0,
+                    resampled=resample,
+                )
+            )
+            continue
         result = local_fit(start)
         iterations, evaluations, restarted = int(result.nit), int(result.nfev), 0
         while (
@@ -154,9 +171,8 @@ def fit_petab(
                 result = again if again.fun <= result.fun else result
                 break
             result = again
-        value, grad = evaluate(result.x)
-        if not (math.isfinite(value) and np.all(np.isfinite(grad))):
-            value = math.inf
+        ended_on_failure = np.asarray(result.x, dtype=float).tobytes() in failed
+        value = math.inf if ended_on_failure or not math.isfinite(result.fun) else float(result.fun)
         fits.append(
             PetabFit(
                 start=np.asarray(start),
