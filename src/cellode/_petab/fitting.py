@@ -2,14 +2,24 @@
 
 Starts are Latin-hypercube samples of the box of parameter bounds (on the parameter scale, as
 PEtab intends: log-scaled parameters are sampled uniformly in log), via cellode's
-`latin_hypercube`. Each start is a bounded quasi-Newton fit (L-BFGS-B) of the objective
--log L - log p with the exact gradient of `PetabProblem.objective_and_gradient`; all starts share
-one compiled objective, so compile time is paid once.
+`latin_hypercube`. All starts share one compiled objective, so compile time is paid once.
 
-Random parameters of a delicate model can make the solve fail. Two safeguards, as pyPESTO has:
-a start whose objective is not finite is replaced by a uniform draw in the bounds (up to
-`resample` times), and a fit whose line search ended on a failed solve is restarted from its
-last accepted point with a fresh Hessian approximation (up to `restarts` times, while it improves).
+Two local methods:
+
+* `"trust-region"` (the default where the objective is a sum of squares: normal noise, normal
+  or uniform priors): a bounded trust-region reflective least-squares fit (SciPy's `trf`) of
+  1/2 |r(theta)|^2 = -log L - log p + const with the exact residual Jacobian
+  (`PetabProblem.residuals_and_jacobian`, estimated noise included). Its Gauss–Newton model
+  J^T J is the curvature ODE fits need: it reaches the best known optimum of the benchmark
+  problems from far more starts than a quasi-Newton method (Fröhlich & Sorger 2022, Fides).
+  A trial point where a solve fails has infinite residuals; the trust region shrinks.
+* `"lbfgsb"`: bounded quasi-Newton (L-BFGS-B) with the exact gradient of
+  `PetabProblem.objective_and_gradient`; for every objective (Laplace noise, any prior). A fit
+  whose line search ended on a failed solve is restarted from its last accepted point with a
+  fresh Hessian approximation (up to `restarts` times, while it improves).
+
+A start whose objective is not finite (the solve fails at random parameters of a delicate model)
+is replaced by a uniform draw in the bounds (up to `resample` times), as pyPESTO does.
 """
 
 from __future__ import annotations
@@ -21,7 +31,7 @@ from dataclasses import dataclass
 import jax.random as jr
 import numpy as np
 from matplotlib.figure import Figure
-from scipy.optimize import minimize
+from scipy.optimize import least_squares, minimize
 
 from .._fitting.multistart import latin_hypercube
 from .problem import PetabProblem
@@ -40,6 +50,7 @@ class PetabFit:
     seconds: float
     resampled: int = 0
     restarts: int = 0
+    method: str = "lbfgsb"
 
 
 @dataclass
@@ -75,6 +86,9 @@ class PetabMultistart:
         return fig
 
 
+METHODS = ("auto", "trust-region", "lbfgsb")
+
+
 def fit_petab(
     problem: PetabProblem,
     *,
@@ -85,13 +99,21 @@ def fit_petab(
     include_nominal: bool = False,
     resample: int = 20,
     restarts: int = 3,
+    method: str = "auto",
 ) -> PetabMultistart:
     """Minimise -log L - log p from `n_starts` Latin-hypercube starts within the bounds.
 
-    A start where the objective is not finite is replaced by a uniform draw in the bounds (at most
-    `resample` draws); a fit that stops in a line search is restarted from its last point (at most
-    `restarts` times, while the objective keeps falling).
+    `method` is `"trust-region"` (least squares with the residual Jacobian), `"lbfgsb"`, or
+    `"auto"`: trust-region where the objective is a sum of squares, else L-BFGS-B (see the
+    module docstring). `max_iterations` bounds the iterations (L-BFGS-B) or the residual
+    evaluations (trust-region) of each start. A start where the objective is not finite is
+    replaced by a uniform draw in the bounds (at most `resample` draws); an L-BFGS-B fit that
+    stops in a line search is restarted from its last point (at most `restarts` times).
     """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; use one of {', '.join(METHODS)}.")
+    if method == "auto":
+        method = "trust-region" if problem.least_squares_form is None else "lbfgsb"
     lower, upper = problem.bounds
     lower, upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
     starts = np.asarray(latin_hypercube(jr.key(seed), n_starts, lower, upper))
@@ -100,17 +122,111 @@ def fit_petab(
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
 
-    def evaluate(theta: np.ndarray) -> tuple[float, np.ndarray, bool]:
-        value, grad = problem.objective_and_gradient(theta)
-        value, grad = float(value), np.asarray(grad, dtype=float)
-        return value, grad, math.isfinite(value) and bool(np.all(np.isfinite(grad)))
+    def feasible(start: np.ndarray) -> tuple[np.ndarray, int, float]:
+        """The start, or the first uniform redraw where the objective is finite."""
+        for draw in range(resample + 1):
+            value = float(problem.objective(start))
+            if math.isfinite(value):
+                return start, draw, value
+            start = rng.uniform(lower, upper)
+        return start, resample, math.inf
 
-    last = [0.0]  # the latest finite objective value
+    local = _trust_region if method == "trust-region" else _lbfgsb
+    fits = []
+    for start in starts:
+        t0 = time.perf_counter()
+        start, resampled, value = feasible(np.asarray(start, dtype=float))
+        if not math.isfinite(value):
+            fit = PetabFit(
+                start=np.asarray(start),
+                theta=np.asarray(start),
+                value=math.inf,
+                iterations=0,
+                evaluations=resample + 1,
+                message=f"the solve failed at the start and at {resample} redraws",
+                seconds=0.0,
+                resampled=resample,
+                method=method,
+            )
+        else:
+            fit = local(problem, start, value, lower, upper, max_iterations, tol, restarts)
+            fit.resampled = resampled
+        fit.seconds = time.perf_counter() - t0
+        fits.append(fit)
+    fits.sort(key=lambda f: f.value if math.isfinite(f.value) else math.inf)
+    return PetabMultistart(fits, problem.parameter_ids, time.perf_counter() - started)
+
+
+def _trust_region(
+    problem: PetabProblem,
+    start: np.ndarray,
+    value: float,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    max_iterations: int,
+    tol: float,
+    restarts: int,
+) -> PetabFit:
+    """One trust-region reflective least-squares fit from `start`."""
+    del value, restarts
+
+    def residuals(theta: np.ndarray) -> np.ndarray:
+        r = np.asarray(problem.residuals(theta), dtype=float)
+        # a failed solve: every residual infinite, so SciPy rejects the step and shrinks
+        return r if np.all(np.isfinite(r)) else np.full_like(r, np.inf)
+
+    def jacobian(theta: np.ndarray) -> np.ndarray:
+        _, jac = problem.residuals_and_jacobian(theta)
+        jac = np.asarray(jac, dtype=float)
+        # rows of a (rare) non-finite derivative carry no curvature information
+        return np.where(np.isfinite(jac), jac, 0.0)
+
+    # the TRF iterate stays strictly inside the bounds; a start on a bound moves in by 1e-10
+    theta0 = np.clip(start, lower + 1e-10 * (upper - lower), upper - 1e-10 * (upper - lower))
+    result = least_squares(
+        residuals,
+        theta0,
+        jac=jacobian,
+        bounds=(lower, upper),
+        method="trf",
+        x_scale="jac",
+        ftol=tol,
+        xtol=tol,
+        gtol=tol,
+        max_nfev=max_iterations,
+    )
+    final = float(problem.objective(result.x))
+    return PetabFit(
+        start=np.asarray(start),
+        theta=np.asarray(result.x),
+        value=final if math.isfinite(final) else math.inf,
+        iterations=int(result.njev),
+        evaluations=int(result.nfev),
+        message=str(result.message),
+        seconds=0.0,
+        method="trust-region",
+    )
+
+
+def _lbfgsb(
+    problem: PetabProblem,
+    start: np.ndarray,
+    value: float,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    max_iterations: int,
+    tol: float,
+    restarts: int,
+) -> PetabFit:
+    """One L-BFGS-B fit from `start` (objective `value` there), restarted after a failed
+    line search."""
+    last = [value]  # the latest finite objective value
     failed: set[bytes] = set()  # points where the solve failed
 
     def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        value, grad, ok = evaluate(theta)
-        if not ok:
+        value, grad = problem.objective_and_gradient(theta)
+        value, grad = float(value), np.asarray(grad, dtype=float)
+        if not (math.isfinite(value) and np.all(np.isfinite(grad))):
             failed.add(np.asarray(theta, dtype=float).tobytes())
             # A failed solve must look only moderately worse than where the optimiser stands: a
             # huge value (1e20, inf) passes L-BFGS-B's relative-reduction test and ends the fit
@@ -119,72 +235,41 @@ def fit_petab(
         last[0] = value
         return value, grad
 
-    def feasible(start: np.ndarray) -> tuple[np.ndarray, int, float]:
-        """The start, or the first uniform redraw where the objective is finite."""
-        for draw in range(resample + 1):
-            value, _, ok = evaluate(start)
-            if ok:
-                return start, draw, value
-            start = rng.uniform(lower, upper)
-        return start, resample, math.inf
-
-    def local_fit(start: np.ndarray):
+    def local_fit(theta0: np.ndarray):
         return minimize(
             fun,
-            start,
+            theta0,
             jac=True,
             method="L-BFGS-B",
             bounds=list(zip(lower, upper, strict=True)),
             options={"maxiter": max_iterations, "ftol": tol, "gtol": 1e-8, "maxcor": 20},
         )
 
-    fits = []
-    for start in starts:
-        t0 = time.perf_counter()
-        start, resampled, last[0] = feasible(np.asarray(start, dtype=float))
-        if not math.isfinite(last[0]):
-            fits.append(
-                PetabFit(
-                    start=np.asarray(start),
-                    theta=np.asarray(start),
-                    value=math.inf,
-                    iterations=0,
-                    evaluations=resample + 1,
-                    message=f"the solve failed at the start and at {resample} redraws",
-                    seconds=time.perf_counter() - t0,
-                    resampled=resample,
-                )
-            )
-            continue
-        result = local_fit(start)
-        iterations, evaluations, restarted = int(result.nit), int(result.nfev), 0
-        while (
-            restarted < restarts
-            and result.status == 2  # L-BFGS-B's abnormal end: its line search failed
-            and iterations < max_iterations
-        ):
-            again = local_fit(result.x)
-            iterations += int(again.nit)
-            evaluations += int(again.nfev)
-            restarted += 1
-            if not again.fun < result.fun - tol * max(1.0, abs(result.fun)):
-                result = again if again.fun <= result.fun else result
-                break
-            result = again
-        ended_on_failure = np.asarray(result.x, dtype=float).tobytes() in failed
-        value = math.inf if ended_on_failure or not math.isfinite(result.fun) else float(result.fun)
-        fits.append(
-            PetabFit(
-                start=np.asarray(start),
-                theta=np.asarray(result.x),
-                value=value,
-                iterations=iterations,
-                evaluations=evaluations,
-                message=str(result.message),
-                seconds=time.perf_counter() - t0,
-                resampled=resampled,
-                restarts=restarted,
-            )
-        )
-    fits.sort(key=lambda f: f.value if math.isfinite(f.value) else math.inf)
-    return PetabMultistart(fits, problem.parameter_ids, time.perf_counter() - started)
+    result = local_fit(start)
+    iterations, evaluations, restarted = int(result.nit), int(result.nfev), 0
+    while (
+        restarted < restarts
+        and result.status == 2  # L-BFGS-B's abnormal end: its line search failed
+        and iterations < max_iterations
+    ):
+        again = local_fit(result.x)
+        iterations += int(again.nit)
+        evaluations += int(again.nfev)
+        restarted += 1
+        if not again.fun < result.fun - tol * max(1.0, abs(result.fun)):
+            result = again if again.fun <= result.fun else result
+            break
+        result = again
+    ended_on_failure = np.asarray(result.x, dtype=float).tobytes() in failed
+    value = math.inf if ended_on_failure or not math.isfinite(result.fun) else float(result.fun)
+    return PetabFit(
+        start=np.asarray(start),
+        theta=np.asarray(result.x),
+        value=value,
+        iterations=iterations,
+        evaluations=evaluations,
+        message=str(result.message),
+        seconds=0.0,
+        restarts=restarted,
+        method="lbfgsb",
+    )

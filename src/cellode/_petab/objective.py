@@ -25,6 +25,8 @@ from .noise import negative_log_likelihood, residual
 from .parameters import to_linear
 from .preequilibration import steady_state
 
+NOISE_OFFSET = 50.0  # keeps log(2 pi sigma^2) + offset > 0 for sigma > 1e-11 (see `residuals`)
+
 
 class Frozen:
     """Holds the model in a static field: it is a compile-time constant of the objective (its
@@ -155,6 +157,7 @@ class Objective(eqx.Module):
     transform: Int[Array, " M"]
     laplace: Array  # (M,) bool
     settings: SolverSettings
+    varying_noise: Int[Array, " v"]  # rows whose sigma depends on theta (see `residuals`)
 
     def pool(self, theta: Float[Array, " k"]) -> Float[Array, " N"]:
         """[linear values of the estimated parameters | fixed numbers]."""
@@ -251,6 +254,24 @@ class Objective(eqx.Module):
         terms = negative_log_likelihood(y, self.values, sigma, self.transform, self.laplace)
         chi2 = jnp.sum(residual(y, self.values, sigma, self.transform) ** 2)
         return jnp.where(ok, jnp.sum(terms), jnp.inf), chi2, y, sigma
+
+    def residuals(
+        self, theta: Float[Array, " k"], sensitivity: AbstractSensitivity
+    ) -> tuple[Float[Array, " R"], Array]:
+        """The objective as a sum of squares, for Gauss–Newton and trust-region least squares.
+
+        For normal noise, -log L = 1/2 sum_m (r_m^2 + log(2 pi sigma_m^2)) + const with the
+        weighted residuals r_m = (h(m) - h(y)) / sigma_m. A row whose sigma depends on theta
+        adds the noise residual s_m = sqrt(log(2 pi sigma_m^2) + NOISE_OFFSET), so that
+        1/2 |[r; s]|^2 = -log L + const: the residuals' Jacobian gives the Gauss–Newton
+        approximation of the Hessian including the estimated noise. Only for normal noise
+        (`laplace` rows have no smooth residual form). Returns ([r; s], every solve succeeded).
+        """
+        y, sigma, ok = self.observe(theta, sensitivity)
+        r = residual(y, self.values, sigma, self.transform)
+        s = sigma[self.varying_noise]
+        noise = jnp.sqrt(jnp.log(2 * jnp.pi * s**2) + NOISE_OFFSET)
+        return jnp.concatenate([r, noise]), ok
 
     def chi2(self, theta: Float[Array, " k"], sensitivity: AbstractSensitivity) -> Array:
         """sum of squared weighted residuals ((h(m) - h(y)) / sigma)^2."""

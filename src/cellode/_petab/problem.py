@@ -18,6 +18,7 @@ from jaxtyping import Array, ArrayLike, Float
 
 from .._sensitivity.base import AbstractSensitivity, DiscreteAdjoint
 from .._sensitivity.checkpointed_adjoint import CheckpointedAdjoint
+from .._sensitivity.forward import ForwardSensitivity
 from .._solvers.rosenbrock import Rodas5P
 from .conditions import KEEP, Pool, condition_overrides
 from .errors import PetabError, where
@@ -32,7 +33,13 @@ from .objective import (
     SolverSettings,
     as_int,
 )
-from .parameters import ParameterTable, neg_log_prior, read_parameter_table, scale_codes
+from .parameters import (
+    ParameterTable,
+    neg_log_prior,
+    prior_residuals,
+    read_parameter_table,
+    scale_codes,
+)
 from .tables import PetabFiles, read_files
 
 NOISE_ALIASES = {
@@ -141,6 +148,53 @@ class PetabProblem:
         prior, prior_grad = jax.value_and_grad(lambda t: neg_log_prior(t, self.table))(theta)
         return value + prior, grad + prior_grad
 
+    def residuals(self, theta: Float[ArrayLike, " k"] | None = None) -> Float[Array, " R"]:
+        """The objective as least squares: 1/2 |residuals|^2 = -log L - log p + const.
+
+        [weighted data residuals; residuals of the estimated noise (`Objective.residuals`);
+        (v - mean) / sd of every normal prior]. Needs normal noise on every row and normal or
+        uniform priors (a `PetabError` otherwise). Entries are inf where a solve failed.
+        """
+        theta = self._theta(theta)
+        self._check_least_squares()
+        r, ok = _residuals(self._objective, theta, self.sensitivity)
+        r = jnp.where(ok, r, jnp.inf)
+        return jnp.concatenate([r, prior_residuals(theta, self.table)])
+
+    def residuals_and_jacobian(
+        self, theta: Float[ArrayLike, " k"] | None = None
+    ) -> tuple[Float[Array, " R"], Float[Array, "R k"]]:
+        """(residuals, d residuals / d theta): the Gauss–Newton model of the objective.
+
+        The Jacobian is reverse mode (one adjoint pass per residual, batched) with an adjoint
+        sensitivity method and forward mode with `ForwardSensitivity`.
+        """
+        theta = self._theta(theta)
+        self._check_least_squares()
+        r, ok, jac = _residuals_and_jacobian(self._objective, theta, self.sensitivity)
+        r = jnp.where(ok, r, jnp.inf)
+        prior = prior_residuals(theta, self.table)
+        prior_jac = jax.jacfwd(lambda t: prior_residuals(t, self.table))(theta)
+        return jnp.concatenate([r, prior]), jnp.concatenate([jac, prior_jac])
+
+    @property
+    def least_squares_form(self) -> str | None:
+        """None when the objective is a sum of squares (see `residuals`), else why not."""
+        laplace = np.flatnonzero(np.asarray(self._objective.laplace))
+        if laplace.size:
+            ids = sorted({str(self.files.measurements.iloc[i]["observableId"]) for i in laplace})
+            return f"observable(s) {', '.join(ids)} have Laplace noise (|r| is not a square)"
+        try:
+            prior_residuals(jnp.asarray(self.nominal_theta), self.table)
+        except PetabError as error:
+            return str(error)
+        return None
+
+    def _check_least_squares(self) -> None:
+        reason = self.least_squares_form
+        if reason is not None:
+            raise PetabError(f"{self.files.yaml_path.name}: no least-squares form: {reason}.")
+
     def evaluate(self, theta: Float[ArrayLike, " k"] | None = None) -> Evaluation:
         """nllh, chi2 and the simulation table at theta, from one solve (one compiled function)."""
         nllh, chi2, y, sigma = _evaluate(self._objective, self._theta(theta))
@@ -182,6 +236,24 @@ def _evaluate(objective: Objective, theta: Array):
 @eqx.filter_jit
 def _nllh_and_grad(objective: Objective, theta: Array, sensitivity: AbstractSensitivity):
     return jax.value_and_grad(lambda t: objective.nllh(t, sensitivity))(theta)
+
+
+@eqx.filter_jit
+def _residuals(objective: Objective, theta: Array, sensitivity: AbstractSensitivity):
+    return objective.residuals(theta, sensitivity)
+
+
+@eqx.filter_jit
+def _residuals_and_jacobian(
+    objective: Objective, theta: Array, sensitivity: AbstractSensitivity
+) -> tuple[Array, Array, Array]:
+    def f(t):
+        r, ok = objective.residuals(t, sensitivity)
+        return r, (r, ok)
+
+    forward = isinstance(sensitivity, ForwardSensitivity)
+    jac, (r, ok) = (jax.jacfwd if forward else jax.jacrev)(f, has_aux=True)(theta)
+    return r, ok, jac
 
 
 def load_petab(
@@ -334,6 +406,13 @@ def build_problem(
         )
     transform = np.array([formulas[observable_ids[o]][4] for o in layout.observable])
     laplace = np.array([formulas[observable_ids[o]][5] for o in layout.observable], dtype=bool)
+    varying = _varying_noise(
+        [formulas[observable_ids[o]][1] for o in layout.observable],
+        [f"noiseParameter{{}}_{observable_ids[o]}" for o in layout.observable],
+        layout.noise_pars,
+        pool.n_estimated,
+        set(table.ids) - set(table.estimated_ids),
+    )
     model_key = (type(model), hashlib.sha256(files.model_path.read_bytes()).hexdigest())
     objective = Objective(
         model=Frozen(model, model_key if model_is_file_model(model) else None),
@@ -348,8 +427,28 @@ def build_problem(
         transform=as_int(transform),
         laplace=jnp.asarray(laplace),
         settings=settings,
+        varying_noise=as_int(np.flatnonzero(varying)),
     )
     return PetabProblem(files, model, objective, table, layout, sensitivity)
+
+
+def _varying_noise(
+    noise: list[Formula],
+    placeholder: list[str],
+    noise_pars: np.ndarray,
+    n_estimated: int,
+    fixed: set[str],
+) -> np.ndarray:
+    """Per measurement row: may its sigma depend on theta? Yes when its noise formula names
+    anything but a fixed parameter-table id, `time` or a noise placeholder that the row fills
+    with a fixed number (pool indices from `n_estimated` on are fixed): an estimated parameter
+    or a model symbol (states depend on theta) makes sigma vary."""
+    out = np.zeros(len(noise), dtype=bool)
+    for m, formula in enumerate(noise):
+        filled = {placeholder[m].format(k + 1): k for k in range(noise_pars.shape[1])}
+        for name in formula.names - {"time", "t", "pi"} - fixed:
+            out[m] |= name not in filled or bool(noise_pars[m, filled[name]] < n_estimated)
+    return out
 
 
 def model_is_file_model(model: Any) -> bool:

@@ -1,0 +1,70 @@
+"""The PEtab objective as least squares: residuals, their Jacobian, and when there is no such form.
+
+Boehm estimates the noise of all its observables, so its residual vector carries a noise residual
+sqrt(log(2 pi sigma^2) + NOISE_OFFSET) for every row: 1/2 |r|^2 = -log L + NOISE_OFFSET M / 2.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cellode
+from cellode._petab.errors import PetabError
+from cellode._petab.objective import NOISE_OFFSET
+
+
+@pytest.fixture(scope="module")
+def boehm(shared_data) -> cellode.PetabProblem:
+    name = "Boehm_JProteomeRes2014"
+    return cellode.load_petab(shared_data / "petab" / "benchmark" / name / f"{name}.yaml")
+
+
+@pytest.fixture(scope="module")
+def point(shared_data, boehm) -> np.ndarray:
+    """A parameter vector away from the optimum (pyPESTO's reference point 1)."""
+    folder = shared_data / "petab" / "reference" / "Boehm_JProteomeRes2014_pyPESTO"
+    points = pd.read_csv(folder / "Parameters_PyPesto.csv", index_col=0)
+    return points.loc[1, list(boehm.parameter_ids)].to_numpy(dtype=float)
+
+
+def test_half_squared_residuals_are_the_nllh_plus_a_constant(boehm, point):
+    m = len(boehm.files.measurements)
+    assert boehm.least_squares_form is None
+    for theta in (boehm.nominal_theta, point):
+        r = np.asarray(boehm.residuals(theta))
+        assert r.shape == (2 * m,)  # a data and a noise residual per row: every sigma estimated
+        assert 0.5 * r @ r == pytest.approx(float(boehm.nllh(theta)) + 0.5 * NOISE_OFFSET * m)
+
+
+def test_jacobian_is_the_derivative_of_the_residuals(boehm, point):
+    r, jac = boehm.residuals_and_jacobian(point)
+    r, jac = np.asarray(r), np.asarray(jac)
+    np.testing.assert_allclose(r, np.asarray(boehm.residuals(point)), rtol=1e-12)
+    # J^T r is the gradient of 1/2 |r|^2, i.e. of -log L
+    _, grad = boehm.nllh_and_gradient(point)
+    np.testing.assert_allclose(jac.T @ r, np.asarray(grad), rtol=1e-4, atol=1e-4)
+    h = 1e-5
+    for j in (0, 4, 8):
+        e = np.zeros_like(point)
+        e[j] = h
+        central = np.asarray(boehm.residuals(point + e)) - np.asarray(boehm.residuals(point - e))
+        np.testing.assert_allclose(jac[:, j], central / (2 * h), rtol=1e-4, atol=1e-6)
+
+
+def test_laplace_noise_has_no_least_squares_form(shared_data, tmp_path):
+    source = shared_data / "petab_testsuite" / "cases" / "v1.0.0" / "sbml" / "0001"
+    shutil.copytree(source, tmp_path / "case")
+    observables = tmp_path / "case" / "_observables.tsv"
+    table = pd.read_csv(observables, sep="\t")
+    table["noiseDistribution"] = "laplace"
+    table.to_csv(observables, sep="\t", index=False)
+    problem = cellode.load_petab(tmp_path / "case" / "_0001.yaml")
+    assert "Laplace noise" in problem.least_squares_form
+    with pytest.raises(PetabError, match=r"no least-squares form.*obs_a"):
+        problem.residuals()
+    # the fit falls back to L-BFGS-B
+    assert {f.method for f in cellode.fit_petab(problem, n_starts=1).fits} == {"lbfgsb"}
