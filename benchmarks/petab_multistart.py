@@ -45,6 +45,11 @@ def main() -> None:
             seed=args.seed,
             max_iterations=args.max_iterations,
             method=args.method,
+            progress=lambda i, f: print(
+                f"  start {i}: {f.value:.4f} [{f.method}, {f.iterations} it, "
+                f"{f.evaluations} ev, {f.seconds:.0f} s] {f.message}",
+                flush=True,
+            ),
         )
         hits = int((result.values < BEST_KNOWN[name] + 0.1).sum())
         print(

@@ -33,6 +33,7 @@ def test_cli_fit_recovers_the_optimum_and_writes_petab_files(shared_data, tmp_pa
         ],
     )
     assert result.exit_code == 0, result.output
+    assert "(trust-region)" in result.output  # normal noise: least squares with the Jacobian
     for name in ("waterfall.png", "fit_vs_data.png", "parameters.tsv", "simulations.tsv"):
         assert (out / name).stat().st_size > 0, name
     # Two data points, four parameters (a0, b0, k1, k2): the model can pass through both

@@ -123,6 +123,13 @@ def fit_command(
     sensitivity: Annotated[
         str, typer.Option(help="PEtab: gradient by 'adjoint' or 'forward' sensitivities.")
     ] = "adjoint",
+    method: Annotated[
+        str,
+        typer.Option(
+            help="PEtab: local optimiser, 'auto' (trust-region least squares where the "
+            "objective is a sum of squares, else L-BFGS-B), 'trust-region' or 'lbfgsb'."
+        ),
+    ] = "auto",
 ) -> None:
     """Fit a model file to measurements; write parameters, figures and the reloadable result.
 
@@ -133,7 +140,7 @@ def fit_command(
         from .._petab.workflow import fit_petab_file
 
         petab_report = fit_petab_file(
-            model_file, out, starts=starts, seed=seed, sensitivity=sensitivity
+            model_file, out, starts=starts, seed=seed, sensitivity=sensitivity, method=method
         )
         typer.echo(petab_report.summary)
         for path in petab_report.files:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jax.random as jr
@@ -100,6 +101,7 @@ def fit_petab(
     resample: int = 20,
     restarts: int = 3,
     method: str = "auto",
+    progress: Callable[[int, PetabFit], None] | None = None,
 ) -> PetabMultistart:
     """Minimise -log L - log p from `n_starts` Latin-hypercube starts within the bounds.
 
@@ -109,6 +111,7 @@ def fit_petab(
     evaluations (trust-region) of each start. A start where the objective is not finite is
     replaced by a uniform draw in the bounds (at most `resample` draws); an L-BFGS-B fit that
     stops in a line search is restarted from its last point (at most `restarts` times).
+    `progress(i, fit)` is called after start i.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; use one of {', '.join(METHODS)}.")
@@ -153,6 +156,8 @@ def fit_petab(
             fit.resampled = resampled
         fit.seconds = time.perf_counter() - t0
         fits.append(fit)
+        if progress is not None:
+            progress(len(fits) - 1, fit)
     fits.sort(key=lambda f: f.value if math.isfinite(f.value) else math.inf)
     return PetabMultistart(fits, problem.parameter_ids, time.perf_counter() - started)
 

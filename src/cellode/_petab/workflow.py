@@ -32,6 +32,7 @@ def fit_petab_file(
     seed: int = 0,
     max_iterations: int = 500,
     sensitivity: str = "adjoint",
+    method: str = "auto",
 ) -> PetabFitReport:
     """Load, fit from `starts` random starts, and write to `out`: `waterfall.png`,
     `parameters.tsv` (the best fit as a PEtab parameter table), `simulations.tsv` (PEtab
@@ -44,7 +45,9 @@ def fit_petab_file(
     if sensitivity not in methods:
         raise PetabError(f"sensitivity must be 'adjoint' or 'forward'; got {sensitivity!r}.")
     problem = load_petab(yaml_path, sensitivity=methods[sensitivity]())
-    result = fit_petab(problem, n_starts=starts, seed=seed, max_iterations=max_iterations)
+    result = fit_petab(
+        problem, n_starts=starts, seed=seed, max_iterations=max_iterations, method=method
+    )
     best = result.best
     files = [
         write_parameter_table(problem, best.theta, out / "parameters.tsv"),
@@ -61,7 +64,7 @@ def fit_petab_file(
     lines = [
         f"PEtab problem {Path(yaml_path).name}: {len(problem.parameter_ids)} estimated "
         f"parameters, {len(problem.files.measurements)} measurements",
-        f"{starts} starts in {result.seconds:.1f} s; best objective {best.value:.6f} "
+        f"{starts} starts ({result.best.method}) in {result.seconds:.1f} s; best objective {best.value:.6f} "
         f"(-log L {evaluation.nllh:.6f}, chi2 {evaluation.chi2:.4f})",
         "final objective of every start: " + ", ".join(f"{v:.4f}" for v in result.values),
         "best parameters (parameter scale):",
