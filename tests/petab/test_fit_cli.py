@@ -30,6 +30,8 @@ def test_cli_fit_recovers_the_optimum_and_writes_petab_files(shared_data, tmp_pa
             "2",
             "--sensitivity",
             "forward",
+            "--method",
+            "auto",
         ],
     )
     assert result.exit_code == 0, result.output

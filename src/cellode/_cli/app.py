@@ -126,10 +126,11 @@ def fit_command(
     method: Annotated[
         str,
         typer.Option(
-            help="PEtab: local optimiser, 'auto' (trust-region least squares where the "
-            "objective is a sum of squares, else L-BFGS-B), 'trust-region' or 'lbfgsb'."
+            help="PEtab: local optimiser, 'lbfgsb', 'trust-region' (least squares with the "
+            "residual Jacobian) or 'auto' (trust-region where the objective is a sum of "
+            "squares, else L-BFGS-B)."
         ),
-    ] = "auto",
+    ] = "lbfgsb",
 ) -> None:
     """Fit a model file to measurements; write parameters, figures and the reloadable result.
 

@@ -6,17 +6,18 @@ PEtab intends: log-scaled parameters are sampled uniformly in log), via cellode'
 
 Two local methods:
 
-* `"trust-region"` (the default where the objective is a sum of squares: normal noise, normal
-  or uniform priors): a bounded trust-region reflective least-squares fit (SciPy's `trf`) of
-  1/2 |r(theta)|^2 = -log L - log p + const with the exact residual Jacobian
-  (`PetabProblem.residuals_and_jacobian`, estimated noise included). Its Gauss–Newton model
-  J^T J is the curvature ODE fits need: it reaches the best known optimum of the benchmark
-  problems from far more starts than a quasi-Newton method (Fröhlich & Sorger 2022, Fides).
-  A trial point where a solve fails has infinite residuals; the trust region shrinks.
-* `"lbfgsb"`: bounded quasi-Newton (L-BFGS-B) with the exact gradient of
+* `"lbfgsb"` (the default): bounded quasi-Newton (L-BFGS-B) with the exact gradient of
   `PetabProblem.objective_and_gradient`; for every objective (Laplace noise, any prior). A fit
   whose line search ended on a failed solve is restarted from its last accepted point with a
   fresh Hessian approximation (up to `restarts` times, while it improves).
+* `"trust-region"`, where the objective is a sum of squares (normal noise, normal or uniform
+  priors): a bounded trust-region reflective least-squares fit (SciPy's `trf`) of
+  1/2 |r(theta)|^2 = -log L - log p + const with the exact residual Jacobian
+  (`PetabProblem.residuals_and_jacobian`, estimated noise included), i.e. the Gauss–Newton
+  model J^T J. A trial point where a solve fails has infinite residuals; the trust region
+  shrinks. On Boehm and Crauste it did not beat L-BFGS-B (docs/benchmarks.md): SciPy's TRF
+  creeps along the bounds (most fits end at the evaluation limit), so it is not the default.
+* `"auto"`: trust-region where the objective is a sum of squares, else L-BFGS-B.
 
 A start whose objective is not finite (the solve fails at random parameters of a delicate model)
 is replaced by a uniform draw in the bounds (up to `resample` times), as pyPESTO does.
@@ -100,13 +101,13 @@ def fit_petab(
     include_nominal: bool = False,
     resample: int = 20,
     restarts: int = 3,
-    method: str = "auto",
+    method: str = "lbfgsb",
     progress: Callable[[int, PetabFit], None] | None = None,
 ) -> PetabMultistart:
     """Minimise -log L - log p from `n_starts` Latin-hypercube starts within the bounds.
 
-    `method` is `"trust-region"` (least squares with the residual Jacobian), `"lbfgsb"`, or
-    `"auto"`: trust-region where the objective is a sum of squares, else L-BFGS-B (see the
+    `method` is `"lbfgsb"`, `"trust-region"` (least squares with the residual Jacobian) or
+    `"auto"` (trust-region where the objective is a sum of squares, else L-BFGS-B; see the
     module docstring). `max_iterations` bounds the iterations (L-BFGS-B) or the residual
     evaluations (trust-region) of each start. A start where the objective is not finite is
     replaced by a uniform draw in the bounds (at most `resample` draws); an L-BFGS-B fit that
