@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -12,30 +11,15 @@ from jax.flatten_util import ravel_pytree
 from jaxtyping import Array
 
 from .._simulation.problem import ODEProblem, SolveOutput
+from .._solvers.variational import VariationalTerm
 from ._common import attach, detach, forward_solve, solve_output, split_parameters, vector_field
 from .base import AbstractSensitivity
 
 
-def sensitivity_rhs(t: Array, state: tuple[Array, Array, Array], args: tuple) -> tuple:
-    """The augmented system (x, S_theta, S_x0):
-
-        dx/dt = f,   dS_theta/dt = J S_theta + df/dtheta,   dS_x0/dt = J S_x0,
-
-    J = df/dx. Each column is one Jacobian-vector product of f in the direction
-    (S[:, j], e_j) (a parameter column) or (S[:, j], 0) (an initial-state column), so neither J
-    nor df/dtheta is ever formed.
-    """
-    x, s_theta, s_x0 = state
-    flat, unravel, static = args
-
-    def f(x_, flat_):
-        return vector_field(t, x_, unravel(flat_), static)
-
-    fx, jvp = jax.linearize(f, x, flat)
-    eye = jnp.eye(flat.shape[0], dtype=flat.dtype)
-    ds_theta = jax.vmap(jvp, in_axes=(1, 1), out_axes=1)(s_theta, eye)
-    ds_x0 = jax.vmap(lambda col: jvp(col, jnp.zeros_like(flat)), in_axes=1, out_axes=1)(s_x0)
-    return fx, ds_theta, ds_x0
+def _field(t: Array, x: Array, flat: Array, rest: tuple) -> Array:
+    """f(t, x, theta) with theta as the flat vector `flat`; rest = (unravel, static)."""
+    unravel, static = rest
+    return vector_field(t, x, unravel(flat), static)
 
 
 class ForwardSensitivity(AbstractSensitivity):
@@ -46,9 +30,12 @@ class ForwardSensitivity(AbstractSensitivity):
         dS/dt = (df/dx) S + df/dtheta,   S(t0) = dx0/dtheta,
 
     by Jacobian-vector products (no dense Jacobian). theta is every floating-point array of the
-    model and of the inputs u(t) (e.g. dose values); the x0 directions start from the identity.
-    The cost grows with the number of parameters P: the augmented state has n (1 + P + n)
-    components, and the stored sensitivities at the observation times take T n (P + n).
+    model and of the inputs u(t) (e.g. dose values); the x0 directions start from the identity
+    and are integrated only when x0 is differentiated. The cost grows with the number of
+    parameters P: the augmented state has n (1 + P) components (n (1 + P + n) with the x0
+    directions), and the stored sensitivities at the observation times take T n (P + n).
+    With cellode's Rosenbrock solvers a stiff step factorises only the n x n matrix I - h gamma J
+    (the augmented Jacobian is block triangular, `VariationalTerm`).
 
     Implemented as a `jax.custom_jvp`: the tangent of `xs[k]` is S(t_k) times the parameter
     tangent. So `jax.jacfwd` (all directions at once) and `jax.grad` (JAX transposes the linear
@@ -62,32 +49,36 @@ class ForwardSensitivity(AbstractSensitivity):
         return _solve_with_sensitivities(diff, rest)
 
 
-def _augmented_solve(diff: tuple, rest: ODEProblem) -> tuple[SolveOutput, Array, Array]:
-    """The solve of (x, S): the output and S_theta, S_x0 at every observation time."""
+def _augmented_solve(
+    diff: tuple, rest: ODEProblem, x0_directions: bool
+) -> tuple[SolveOutput, Array, Array | None]:
+    """The solve of (x, S): the output, and S_theta and S_x0 (if `x0_directions`, else None) at
+    every observation time. S = [S_theta S_x0] is one (n, P + n) block of the variational term."""
     problem = attach(diff, rest)
     params, static = split_parameters(problem)
     flat, unravel = ravel_pytree(params)
     n = problem.x0.shape[0]
-    flat = flat.astype(problem.x0.dtype)
-    y0 = (
-        problem.x0,
-        jnp.zeros((n, flat.shape[0]), problem.x0.dtype),
-        jnp.eye(n, dtype=problem.x0.dtype),
-    )
+    dtype = problem.x0.dtype
+    flat = flat.astype(dtype)
+    p = flat.shape[0]
+    s0 = jnp.zeros((n, p), dtype)
+    if x0_directions:
+        s0 = jnp.concatenate([s0, jnp.eye(n, dtype=dtype)], axis=1)
     sol = forward_solve(
         problem,
         problem.ts,
-        y0=y0,
-        term=diffrax.ODETerm(sensitivity_rhs),
-        args=(flat, unravel, static),
+        y0=(problem.x0, s0),
+        term=VariationalTerm(_field),
+        args=(flat, (unravel, static)),
     )
-    (xs, s_theta, s_x0), (x_end, *_) = sol.ys
-    return solve_output(sol, xs, x_end[0]), s_theta, s_x0
+    (xs, s), (x_end, _) = sol.ys
+    s_x0 = s[:, :, p:] if x0_directions else None
+    return solve_output(sol, xs, x_end[0]), s[:, :, :p], s_x0
 
 
 @eqx.filter_custom_jvp
 def _solve_with_sensitivities(diff: tuple, rest: ODEProblem) -> SolveOutput:
-    out, _, _ = _augmented_solve(diff, rest)
+    out, _, _ = _augmented_solve(diff, rest, x0_directions=False)
     return out
 
 
@@ -95,9 +86,10 @@ def _solve_with_sensitivities(diff: tuple, rest: ODEProblem) -> SolveOutput:
 def _jvp(primals: tuple, tangents: tuple) -> tuple[SolveOutput, Any]:
     diff, rest = primals
     t_diff, _ = tangents  # the times and tolerances are not differentiated
-    out, s_theta, s_x0 = _augmented_solve(diff, rest)
     model, inputs, _ = diff
     t_model, t_inputs, t_x0 = (None, None, None) if t_diff is None else t_diff
+    # The n initial-state directions are integrated only when x0 has a tangent.
+    out, s_theta, s_x0 = _augmented_solve(diff, rest, x0_directions=t_x0 is not None)
     params, _ = eqx.partition((model, inputs), eqx.is_inexact_array)
     t_params = jax.tree.map(
         lambda p, tp: None if p is None else (jnp.zeros_like(p) if tp is None else tp),
@@ -107,7 +99,7 @@ def _jvp(primals: tuple, tangents: tuple) -> tuple[SolveOutput, Any]:
     )
     t_flat, _ = ravel_pytree(t_params)
     t_xs = jnp.einsum("knp,p->kn", s_theta, t_flat.astype(s_theta.dtype))
-    if t_x0 is not None:
+    if s_x0 is not None:
         t_xs = t_xs + jnp.einsum("knm,m->kn", s_x0, t_x0)
     t_out = jax.tree.map(lambda _: None, out)
     t_out = eqx.tree_at(

@@ -8,7 +8,8 @@ solves with one matrix per step. In the transformed form of Hairer & Wanner (Sol
     y1 = y0 + Σ_i m_i u_i,        error estimate Σ_i e_i u_i.
 
 One Jacobian (`jax.jacfwd`), one time derivative (`jax.jvp`), one LU factorisation per step,
-reused by every stage. Every step is a pure function of its inputs, so `diffrax.diffeqsolve`
+reused by every stage. For a `VariationalTerm` (a state with its forward sensitivities) the
+factorisation is of the state's n x n block only (`variational.block_solver`). Every step is a pure function of its inputs, so `diffrax.diffeqsolve`
 differentiates through it (`RecursiveCheckpointAdjoint`) and `jax.vmap` batches it.
 """
 
@@ -28,6 +29,8 @@ import jax.scipy.linalg as jsl
 import jax.tree_util as jtu
 import numpy as np
 from jaxtyping import Array, PyTree
+
+from .variational import block_solver, unwrap_variational
 
 __all__ = ["AbstractRosenbrock", "Rodas5P", "Rosenbrock23", "RosenbrockTableau"]
 
@@ -165,10 +168,21 @@ class AbstractRosenbrock(diffrax.AbstractAdaptiveSolver):
             return jfu.ravel_pytree(out)[0].astype(dtype)
 
         f0, f_t = jax.jvp(lambda t: rhs(t, y0_flat), (t0,), (jnp.ones_like(t0),))
-        jac = jax.jacfwd(lambda y: rhs(t0, y))(y0_flat)
         h_y = h.astype(dtype)
         hg = h_y * tab.gamma
-        lu = jsl.lu_factor(jnp.eye(y0_flat.shape[0], dtype=dtype) - hg * jac)
+        variational = unwrap_variational(terms)
+        if variational is None:
+            jac = jax.jacfwd(lambda y: rhs(t0, y))(y0_flat)
+            lu = jsl.lu_factor(jnp.eye(y0_flat.shape[0], dtype=dtype) - hg * jac)
+
+            def solve(b: Array) -> Array:
+                return jsl.lu_solve(lu, b)
+        else:
+            # x with its sensitivities: the block lower-triangular Jacobian needs one n x n LU.
+            block = block_solver(*variational, t0, y0, args, unit, hg)
+
+            def solve(b: Array) -> Array:
+                return jfu.ravel_pytree(block(unravel(b)))[0]
 
         us: list[Array] = []
         for i in range(s):
@@ -186,7 +200,7 @@ class AbstractRosenbrock(diffrax.AbstractAdaptiveSolver):
                     b = b + float(tab.gamma * tab.C[i, j]) * us[j]
             if tab.d[i] != 0:
                 b = b + (hg * h_y * float(tab.d[i])) * f_t
-            us.append(jsl.lu_solve(lu, b))
+            us.append(solve(b))
 
         u = jnp.stack(us)
         y1_flat = y0_flat + jnp.asarray(tab.m, dtype) @ u
