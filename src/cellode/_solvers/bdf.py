@@ -12,7 +12,9 @@ The multistep history lives in the solver state, which diffrax keeps only from a
 so the one-step interface of `diffeqsolve` hosts the method: a change of step size h_old → h
 rescales the differences (D ← (R(h/h_old) U)ᵀ D, ibid. eq. 2.5), the order is chosen after each
 step from the error estimates of orders k-1, k, k+1, and the Jacobian is reused across steps and
-recomputed only when Newton fails to converge. The step size itself is the controller's: the
+recomputed only when Newton fails to converge (for a `VariationalTerm`, a state with its forward
+sensitivities, only the blocks J and M of its block-triangular Jacobian are kept and Newton
+factorises n x n, see `variational.py`). The step size itself is the controller's: the
 error estimate is returned rescaled so that a controller built for `error_order()` = 3 takes the
 step-size exponent 1/(k+1) of the current order k. That needs the tolerances: pass the
 controller's `rtol` and `atol` to `BDF(rtol=..., atol=...)` too.
@@ -20,6 +22,7 @@ controller's `rtol` and `atol` to `BDF(rtol=..., atol=...)` too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 import diffrax
@@ -33,6 +36,8 @@ import jax.tree_util as jtu
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from .variational import BlockJacobian, block_jacobian, unwrap_variational
+
 __all__ = ["BDF"]
 
 _MAX_ORDER = 5
@@ -45,7 +50,7 @@ class _BDFState(eqx.Module):
     order: Int[Array, ""]
     h: Float[Array, ""]
     steps_at_order: Int[Array, ""]
-    jac: Float[Array, "n n"]
+    jac: Float[Array, "n n"] | BlockJacobian  # BlockJacobian for a VariationalTerm
 
 
 def _change_matrix(factor: Array, order: Array, dtype) -> Array:
@@ -143,29 +148,51 @@ class BDF(diffrax.AbstractAdaptiveSolver):
         safe_h = jnp.where(h == 0, 1.0, h)
         return jtu.tree_map(lambda c: jnp.where(h == 0, 1.0, c / safe_h), control)
 
-    def _start(self, rhs, t0, y0_flat, h) -> _BDFState:
+    def _jacobian(self, terms, args, unravel, unit, rhs):
+        """(t, y_flat) ↦ the Jacobian the Newton iteration factorises: dense, or for a
+        `VariationalTerm` the blocks J and M of its block-triangular Jacobian."""
+        variational = unwrap_variational(terms)
+        if variational is None:
+            return lambda t, y_flat: jax.jacfwd(lambda y: rhs(t, y))(y_flat)
+        term, direction = variational
+        return lambda t, y_flat: block_jacobian(term, direction, t, unravel(y_flat), args, unit)
+
+    @staticmethod
+    def _factorise(jac, c, unravel) -> Callable[[Array], Array]:
+        """The solve r ↦ (I - c jac)⁻¹ r on the flat state."""
+        if isinstance(jac, BlockJacobian):
+            block = jac.factorise(c)
+            return lambda r: jfu.ravel_pytree(block(unravel(r)))[0]
+        lu = jsl.lu_factor(jnp.eye(jac.shape[0], dtype=jac.dtype) - c * jac)
+        return lambda r: jsl.lu_solve(lu, r)
+
+    def _start(self, rhs, jacobian, t0, y0_flat, h) -> _BDFState:
         n = y0_flat.shape[0]
         dtype = y0_flat.dtype
         D = jnp.zeros((_MAX_ORDER + 3, n), dtype)
         D = D.at[0].set(y0_flat).at[1].set(h.astype(dtype) * rhs(t0, y0_flat))
-        jac = jax.jacfwd(lambda y: rhs(t0, y))(y0_flat)
+        jac = jacobian(t0, y0_flat)
         one, zero = jnp.ones((), jnp.int32), jnp.zeros((), jnp.int32)
         return _BDFState(D, one, h.astype(dtype), zero, jac)
 
     def init(self, terms, t0, t1, y0, args) -> _BDFState:
         y0_flat, unravel = jfu.ravel_pytree(y0)
-        rhs = self._rhs(terms, args, unravel, self._unit(terms, t0, t1), y0_flat.dtype)
-        return self._start(rhs, t0, y0_flat, jnp.asarray(t1 - t0))
+        unit = self._unit(terms, t0, t1)
+        rhs = self._rhs(terms, args, unravel, unit, y0_flat.dtype)
+        jacobian = self._jacobian(terms, args, unravel, unit, rhs)
+        return self._start(rhs, jacobian, t0, y0_flat, jnp.asarray(t1 - t0))
 
     def step(self, terms, t0, t1, y0, args, solver_state: _BDFState, made_jump):
         y0_flat, unravel = jfu.ravel_pytree(y0)
         dtype = y0_flat.dtype
-        rhs = self._rhs(terms, args, unravel, self._unit(terms, t0, t1), dtype)
+        unit = self._unit(terms, t0, t1)
+        rhs = self._rhs(terms, args, unravel, unit, dtype)
+        jacobian = self._jacobian(terms, args, unravel, unit, rhs)
         h = jnp.asarray(t1 - t0).astype(dtype)
         # After a jump of the vector field the history is invalid: restart at order 1.
         state = lax.cond(
             jnp.asarray(made_jump),
-            lambda: self._start(rhs, t0, y0_flat, h),
+            lambda: self._start(rhs, jacobian, t0, y0_flat, h),
             lambda: solver_state,
         )
         k = state.order
@@ -189,7 +216,7 @@ class BDF(diffrax.AbstractAdaptiveSolver):
             return jnp.sqrt(jnp.mean((v / scale) ** 2))
 
         def newton(jac):
-            lu = jsl.lu_factor(jnp.eye(y0_flat.shape[0], dtype=dtype) - c * jac)
+            solve = self._factorise(jac, c, unravel)
 
             def cond(carry):
                 it, _, _, _, converged, failed = carry
@@ -198,7 +225,7 @@ class BDF(diffrax.AbstractAdaptiveSolver):
             def body(carry):
                 it, y, d, old_norm, _, _ = carry
                 f = rhs(t1, y)
-                dy = jsl.lu_solve(lu, c * f - psi - d)
+                dy = solve(c * f - psi - d)
                 dy_norm = norm(dy)
                 rate = jnp.where(old_norm > 0, dy_norm / jnp.where(old_norm > 0, old_norm, 1), 0)
                 failed = (it > 0) & (
@@ -229,9 +256,7 @@ class BDF(diffrax.AbstractAdaptiveSolver):
 
         y1, d, converged = newton(state.jac)
         # Jacobian reuse: recompute it only when Newton with the old one fails.
-        fresh_jac = lax.cond(
-            converged, lambda: state.jac, lambda: jax.jacfwd(lambda y: rhs(t1, y))(y_pred)
-        )
+        fresh_jac = lax.cond(converged, lambda: state.jac, lambda: jacobian(t1, y_pred))
         y1, d, converged = lax.cond(
             converged, lambda: (y1, d, converged), lambda: newton(fresh_jac)
         )

@@ -33,7 +33,14 @@ import jax.scipy.linalg as jsl
 import jax.tree_util as jtu
 from jaxtyping import Array, Float
 
-__all__ = ["VariationalTerm", "block_solver", "unwrap_variational", "variational_rhs"]
+__all__ = [
+    "BlockJacobian",
+    "VariationalTerm",
+    "block_jacobian",
+    "block_solver",
+    "unwrap_variational",
+    "variational_rhs",
+]
 
 Field = Callable[[Array, Array, Array, Any], Array]
 """f(t, x, p, rest): the vector field at time t, state x, flat parameter vector p."""
@@ -132,3 +139,50 @@ def block_solver(
         return u_x, u_s
 
     return solve
+
+
+class BlockJacobian(eqx.Module):
+    """The two distinct blocks of ∂G/∂(x, S): J (n, n) and M (n, m, n), M[:, j] u = ∂/∂x (J S + F P)[:, j] u.
+
+    Kept by solvers that reuse a Jacobian over several steps (BDF); the full matrix has
+    n (1 + m) rows.
+    """
+
+    state: Float[Array, "n n"]
+    coupling: Float[Array, "n m n"]
+
+    def factorise(self, c: Array) -> Callable[[tuple[Array, Array]], tuple[Array, Array]]:
+        """The solve b ↦ (I - c ∂G)⁻¹ b by block substitution (one n × n LU)."""
+        n = self.state.shape[0]
+        lu = jsl.lu_factor(jnp.eye(n, dtype=self.state.dtype) - c * self.state)
+
+        def solve(b: tuple[Array, Array]) -> tuple[Array, Array]:
+            b_x, b_s = b
+            u_x = jsl.lu_solve(lu, b_x)
+            u_s = jsl.lu_solve(lu, b_s + c * jnp.einsum("imk,k->im", self.coupling, u_x))
+            return u_x, u_s
+
+        return solve
+
+
+def block_jacobian(
+    term: VariationalTerm,
+    direction: Array,
+    t: Array,
+    y: tuple[Array, Array],
+    args: tuple[Array, Any],
+    scale: Array,
+) -> BlockJacobian:
+    """J and M of `scale` · (variational right-hand side) at (`direction` · t, y)."""
+    x, s = y
+    p, rest = args
+    t = t * direction
+    dtype = x.dtype
+
+    def f(x_):
+        return (scale * term.field(t, x_, p, rest)).astype(dtype)
+
+    def g_s(x_):
+        return (scale * variational_rhs(term.field, t, x_, s, p, rest)[1]).astype(dtype)
+
+    return BlockJacobian(jax.jacfwd(f)(x), jax.jacfwd(g_s)(x))
