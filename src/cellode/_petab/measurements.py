@@ -58,6 +58,48 @@ def _split(cell: object) -> list[object]:
     return [] if text == "" else [part.strip() for part in text.split(";")]
 
 
+def observable_of(rec: pd.Series, known: dict[str, int], file: str, row: int) -> str:
+    """The row's observableId, which must be in the observable table."""
+    oid = str(rec["observableId"]).strip()
+    if oid not in known:
+        raise PetabError(
+            f"{where(file, row, 'observableId')}: unknown observable {oid!r}; it is not in "
+            f"the observable table (known: {', '.join(known)})."
+        )
+    return oid
+
+
+def placeholder_indices(
+    rec: pd.Series,
+    columns: pd.Index,
+    file: str,
+    row: int,
+    oid: str,
+    n_obs: int,
+    n_noise: int,
+    pool: Pool,
+) -> tuple[list[int], list[int]]:
+    """Pool indices of a measurement row's observableParameters and noiseParameters, checked
+    against the number of placeholders of its observable."""
+    out = []
+    for column, need in (("observableParameters", n_obs), ("noiseParameters", n_noise)):
+        cells = _split(rec[column]) if column in columns else []
+        if len(cells) != need:
+            raise PetabError(
+                f"{where(file, row, column)}: observable {oid!r} has {need} placeholder(s) "
+                f"but the row gives {len(cells)} value(s); separate values with ';'."
+            )
+        out.append([pool.lookup(c, file, row, column) for c in cells])
+    if any(idx == KEEP for ph in out for idx in ph):
+        raise PetabError(f"{where(file, row)}: a placeholder value is NaN; give a number.")
+    return out[0], out[1]
+
+
+def split_cell(cell: object) -> list[object]:
+    """A ';'-separated table cell as its parts (empty or NaN: none)."""
+    return _split(cell)
+
+
 def layout_measurements(
     df: pd.DataFrame,
     file: str,
@@ -72,12 +114,7 @@ def layout_measurements(
     has_preeq = "preequilibrationConditionId" in df.columns
     rows = []
     for row, (_, rec) in enumerate(df.iterrows(), start=2):
-        oid = str(rec["observableId"]).strip()
-        if oid not in obs_pos:
-            raise PetabError(
-                f"{where(file, row, 'observableId')}: unknown observable {oid!r}; it is not in "
-                f"the observable table (known: {', '.join(observable_ids)})."
-            )
+        oid = observable_of(rec, obs_pos, file, row)
         sim = str(rec["simulationConditionId"]).strip()
         pre = rec["preequilibrationConditionId"] if has_preeq else None
         pre = None if pre is None or (isinstance(pre, float) and math.isnan(pre)) else str(pre)
@@ -97,21 +134,16 @@ def layout_measurements(
                 f"{where(file, row)}: time and measurement must be numbers; got "
                 f"{rec['time']!r}, {rec['measurement']!r}."
             ) from None
-        placeholders = []
-        for column, need in (
-            ("observableParameters", n_obs_placeholders[oid]),
-            ("noiseParameters", n_noise_placeholders[oid]),
-        ):
-            cells = _split(rec[column]) if column in df.columns else []
-            if len(cells) != need:
-                raise PetabError(
-                    f"{where(file, row, column)}: observable {oid!r} has {need} placeholder(s) "
-                    f"in its formula but the row gives {len(cells)} value(s); separate values "
-                    "with ';'."
-                )
-            placeholders.append([pool.lookup(c, file, row, column) for c in cells])
-        if any(idx == KEEP for ph in placeholders for idx in ph):
-            raise PetabError(f"{where(file, row)}: a placeholder value is NaN; give a number.")
+        placeholders = placeholder_indices(
+            rec,
+            df.columns,
+            file,
+            row,
+            oid,
+            n_obs_placeholders[oid],
+            n_noise_placeholders[oid],
+            pool,
+        )
         rows.append((pre, sim, t, obs_pos[oid], placeholders[0], placeholders[1], value))
 
     pairs: list[tuple[str | None, str]] = []

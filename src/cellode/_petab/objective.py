@@ -25,6 +25,12 @@ from .noise import negative_log_likelihood, residual
 from .parameters import to_linear
 from .preequilibration import steady_state
 
+
+def flatten(a: Array) -> Array:
+    """(U, W, n) -> (U W, n), also for n = 0 (a model without states)."""
+    return a.reshape(a.shape[0] * a.shape[1], a.shape[2])
+
+
 NOISE_OFFSET = 50.0  # keeps log(2 pi sigma^2) + offset > 0 for sigma > 1e-11 (see `residuals`)
 
 
@@ -98,13 +104,14 @@ def solve(
     ts: Array,
     settings: SolverSettings,
     sensitivity: AbstractSensitivity,
+    t0: Array | float = 0.0,
 ) -> SolveOutput:
-    """x(ts) from x(0) = x0 under constants p, differentiable by `sensitivity`."""
+    """x(ts) from x(t0) = x0 under constants p, differentiable by `sensitivity`."""
     problem = ODEProblem(
         ConditionField(model, p),
         None,
         x0,
-        jnp.zeros((), x0.dtype),
+        jnp.asarray(t0, x0.dtype),
         ts,
         settings.solver,
         controller(settings, model.value, p),
@@ -115,7 +122,7 @@ def solve(
 
 
 class GroupArrays(eqx.Module):
-    """One batch of simulations (see `measurements.Group`) as index arrays."""
+    """One batch of PEtab v1 simulations (see `measurements.Group`) as index arrays."""
 
     p_sim: Int[Array, "U P"]
     species_sim: Int[Array, "U S"]
@@ -126,6 +133,44 @@ class GroupArrays(eqx.Module):
     has_dynamic: bool = eqx.field(static=True)
     has_steady: bool = eqx.field(static=True)
 
+    def simulate(
+        self, objective: Objective, pool: Array, sensitivity: AbstractSensitivity
+    ) -> tuple[Float[Array, "N n"], Float[Array, "N P"], Array]:
+        """States and model constants at every output of the batch (simulation-major), and
+        whether every solve succeeded."""
+        model, settings = objective.model, objective.settings
+        p_sim, x_sim = jax.vmap(lambda pi, si: objective.initial(pool, pi, si))(
+            self.p_sim, self.species_sim
+        )
+        ok = jnp.array(True)
+        if self.p_pre is not None:
+            p_pre, x_pre0 = jax.vmap(lambda pi, si: objective.initial(pool, pi, si))(
+                self.p_pre, self.species_pre
+            )
+            x_pre, good = jax.vmap(
+                lambda p, x: steady_state(model, p, x, settings, sensitivity, solve)
+            )(p_pre, x_pre0)
+            ok = ok & jnp.all(good)
+            x_sim = jnp.where(self.reinit, x_sim, x_pre)
+        parts = []
+        x_last = x_sim
+        if self.has_dynamic:
+            out = jax.vmap(lambda p, x, ts: solve(model, p, x, ts, settings, sensitivity))(
+                p_sim, x_sim, self.ts
+            )
+            ok = ok & jnp.all(out.result == diffrax.RESULTS.successful)
+            parts.append(out.xs)
+            x_last = out.xs[:, -1]
+        if self.has_steady:
+            x_ss, good = jax.vmap(
+                lambda p, x: steady_state(model, p, x, settings, sensitivity, solve)
+            )(p_sim, x_last)
+            ok = ok & jnp.all(good)
+            parts.append(x_ss[:, None, :])
+        xs = jnp.concatenate(parts, axis=1)
+        ps = jnp.broadcast_to(p_sim[:, None, :], (*xs.shape[:2], p_sim.shape[-1]))
+        return flatten(xs), flatten(ps), ok
+
 
 class ObservableRows(eqx.Module):
     """The measurement rows of one observable."""
@@ -133,13 +178,13 @@ class ObservableRows(eqx.Module):
     rows: Int[Array, " r"]  # positions in the measurement table
     output_row: Int[Array, " r"]
     times: Float[Array, " r"]
-    p_index: Int[Array, "r P"]
     observable_pars: Int[Array, "r K"]
     noise_pars: Int[Array, "r L"]
     observable: Formula = eqx.field(static=True)
     noise: Formula = eqx.field(static=True)
     observable_names: tuple[str, ...] = eqx.field(static=True)
     noise_names: tuple[str, ...] = eqx.field(static=True)
+    observable_id: str = eqx.field(static=True, default="")
 
 
 class Objective(eqx.Module):
@@ -149,7 +194,7 @@ class Objective(eqx.Module):
     fixed: Float[Array, " F"]
     scale_codes: Int[Array, " k"]
     species_ids: tuple[str, ...] = eqx.field(static=True)
-    groups: tuple[GroupArrays, ...]
+    groups: tuple[Any, ...]  # GroupArrays (v1) or experiments.ExperimentGroup (v2)
     observables: tuple[ObservableRows, ...]
     table_names: tuple[str, ...] = eqx.field(static=True)  # parameter-table ids for formulas
     table_index: Int[Array, " q"]
@@ -158,83 +203,72 @@ class Objective(eqx.Module):
     laplace: Array  # (M,) bool
     settings: SolverSettings
     varying_noise: Int[Array, " v"]  # rows whose sigma depends on theta (see `residuals`)
+    aliases: tuple[tuple[str, str], ...] = eqx.field(static=True, default=())  # v2 mapping
 
     def pool(self, theta: Float[Array, " k"]) -> Float[Array, " N"]:
         """[linear values of the estimated parameters | fixed numbers]."""
         return jnp.concatenate([to_linear(theta, self.scale_codes), self.fixed])
 
-    def _initial(self, pool: Array, p_index: Array, species_index: Array) -> tuple[Array, Array]:
+    def initial(self, pool: Array, p_index: Array, species_index: Array) -> tuple[Array, Array]:
+        """(p, x0) of a v1 condition: constants by pool index, initial values overridden where
+        `species_index` >= 0."""
         p = pool[p_index]
         values = jnp.where(species_index >= 0, pool[jnp.maximum(species_index, 0)], jnp.nan)
         overrides = {s: values[i] for i, s in enumerate(self.species_ids)}
         return p, self.model.value.initial_state(p, overrides)
 
+    def environment(self, pool: Array, t: Array, x: Array, p: Array) -> dict[str, Array]:
+        """The names a PEtab formula may use at (t, x, p): parameter-table ids, the model's
+        symbols (overriding table ids that are model constants) and `time`."""
+        table = pool[self.table_index]
+        env = {name: table[i] for i, name in enumerate(self.table_names)}
+        env.update(self.model.value.symbols(t, x, p))
+        env.update({petab_id: env[model_id] for petab_id, model_id in self.aliases})
+        env["time"] = t
+        env["t"] = t
+        return env
+
     def outputs(
         self, theta: Float[Array, " k"], sensitivity: AbstractSensitivity
-    ) -> tuple[Float[Array, "N n"], Array]:
-        """States at every output of every simulation (stacked as the layout says), and
-        whether every solve succeeded."""
+    ) -> tuple[Float[Array, "N n"], Float[Array, "N P"], Array]:
+        """States and model constants at every output of every simulation (stacked as the
+        layout says), and whether every solve succeeded."""
         pool = self.pool(theta)
-        blocks, ok = [], jnp.array(True)
+        xs, ps, ok = [], [], jnp.array(True)
         for g in self.groups:
-            p_sim, x_sim = jax.vmap(lambda pi, si: self._initial(pool, pi, si))(
-                g.p_sim, g.species_sim
-            )
-            if g.p_pre is not None:
-                p_pre, x_pre0 = jax.vmap(lambda pi, si: self._initial(pool, pi, si))(
-                    g.p_pre, g.species_pre
-                )
-                x_pre, good = jax.vmap(
-                    lambda p, x: steady_state(self.model, p, x, self.settings, sensitivity, solve)
-                )(p_pre, x_pre0)
-                ok = ok & jnp.all(good)
-                x_sim = jnp.where(g.reinit, x_sim, x_pre)
-            parts = []
-            x_last = x_sim
-            if g.has_dynamic:
-                out = jax.vmap(
-                    lambda p, x, ts: solve(self.model, p, x, ts, self.settings, sensitivity)
-                )(p_sim, x_sim, g.ts)
-                ok = ok & jnp.all(out.result == diffrax.RESULTS.successful)
-                parts.append(out.xs)
-                x_last = out.xs[:, -1]
-            if g.has_steady:
-                x_ss, good = jax.vmap(
-                    lambda p, x: steady_state(self.model, p, x, self.settings, sensitivity, solve)
-                )(p_sim, x_last)
-                ok = ok & jnp.all(good)
-                parts.append(x_ss[:, None, :])
-            xs = jnp.concatenate(parts, axis=1)
-            blocks.append(xs.reshape(-1, xs.shape[-1]))
-        return jnp.concatenate(blocks, axis=0), ok
+            x, p, good = g.simulate(self, pool, sensitivity)
+            xs.append(x)
+            ps.append(p)
+            ok = ok & good
+        return jnp.concatenate(xs, axis=0), jnp.concatenate(ps, axis=0), ok
 
     def observe(
         self, theta: Float[Array, " k"], sensitivity: AbstractSensitivity
     ) -> tuple[Float[Array, " M"], Float[Array, " M"], Array]:
         """Simulated observable y and noise sigma at every measurement row, and success."""
         pool = self.pool(theta)
-        states, ok = self.outputs(theta, sensitivity)
-        table = pool[self.table_index]
+        states, constants, ok = self.outputs(theta, sensitivity)
         t_ss = self.settings.steady_state_time
         ys, sigmas, rows = [], [], []
         for o in self.observables:
 
-            def one(t, x, p_index, obs_idx, noise_idx, o=o):
-                p = pool[p_index]
+            def one(t, x, p, obs_idx, noise_idx, o=o):
                 t = jnp.where(jnp.isinf(t), t_ss, t)
-                env = {name: table[i] for i, name in enumerate(self.table_names)}
-                env.update(self.model.value.symbols(t, x, p))
-                env["time"] = t
-                env["t"] = t
+                env = self.environment(pool, t, x, p)
                 obs_vals, noise_vals = pool[obs_idx], pool[noise_idx]
                 env.update({n: obs_vals[k] for k, n in enumerate(o.observable_names)})
                 env.update({n: noise_vals[k] for k, n in enumerate(o.noise_names)})
                 y = jnp.asarray(o.observable(env), dtype=x.dtype)
+                env[o.observable_id] = y  # a noise formula may use the simulated value
                 sigma = jnp.asarray(o.noise(env), dtype=x.dtype)
                 return y, sigma
 
             y, sigma = jax.vmap(one)(
-                o.times, states[o.output_row], o.p_index, o.observable_pars, o.noise_pars
+                o.times,
+                states[o.output_row],
+                constants[o.output_row],
+                o.observable_pars,
+                o.noise_pars,
             )
             ys.append(y)
             sigmas.append(sigma)

@@ -2,7 +2,10 @@
 
 theta, the vector an optimiser sees, holds the *estimated* parameters on their parameter scale
 (`lin`, `log` = natural log, `log10`), in table order. Fixed parameters keep their nominal value
-(always given on the linear scale in PEtab).
+(always given on the linear scale in PEtab). A v2 table has no scales (every parameter is
+estimated on the linear scale), `estimate` true/false, and priors that are truncated at the
+bounds (`distributions.TruncatedPrior`); an estimated v2 parameter without a prior has the
+uniform prior on its bounds.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy as np
 import pandas as pd
 from jaxtyping import Array, Float
 
+from .distributions import TruncatedPrior
 from .errors import PetabError, where
 
 SCALES = ("lin", "log", "log10")
@@ -53,7 +57,7 @@ class ParameterTable:
     upper: np.ndarray
     nominal: np.ndarray  # linear scale
     estimate: np.ndarray  # bool
-    priors: tuple[Prior | None, ...]
+    priors: tuple[Prior | TruncatedPrior | None, ...]
 
     @property
     def estimated_ids(self) -> tuple[str, ...]:
@@ -146,6 +150,88 @@ def read_parameter_table(df: pd.DataFrame, file: str) -> ParameterTable:
     )
 
 
+def _truthy(cell: object, file: str, row: int) -> bool:
+    text = str(cell).strip().lower()
+    if text in ("true", "1", "1.0"):
+        return True
+    if text in ("false", "0", "0.0"):
+        return False
+    raise PetabError(f"{where(file, row, 'estimate')}: must be true or false, got {cell!r}.")
+
+
+def read_parameter_table_v2(df: pd.DataFrame, file: str) -> ParameterTable:
+    """Check and convert a PEtab v2 parameter table (linear scale; truncated priors)."""
+    for column in ("nominalValue", "estimate"):
+        if column not in df.columns:
+            raise PetabError(
+                f"{where(file, column=column)}: the required column is missing; a PEtab v2 "
+                "parameter table has parameterId, lowerBound, upperBound, nominalValue and "
+                "estimate."
+            )
+    ids, priors, lower, upper, nominal, estimate = [], [], [], [], [], []
+    for row, (pid, rec) in enumerate(df.iterrows(), start=2):
+        est = _truthy(rec["estimate"], file, row)
+        value = float(rec["nominalValue"]) if pd.notna(rec["nominalValue"]) else math.nan
+        lo = _bound(rec, "lowerBound", -math.inf)
+        hi = _bound(rec, "upperBound", math.inf)
+        if est and not lo < hi:
+            raise PetabError(
+                f"{where(file, row)}: parameter {pid!r} has lowerBound {lo} >= upperBound {hi}."
+            )
+        if not est and math.isnan(value):
+            raise PetabError(
+                f"{where(file, row, 'nominalValue')}: the fixed parameter {pid!r} needs a "
+                "nominal value."
+            )
+        prior = None
+        if est:
+            kind = rec.get("priorDistribution")
+            if kind is None or (isinstance(kind, float) and math.isnan(kind)) or kind == "":
+                kind, numbers = "uniform", (lo, hi)  # the implicit prior of v2
+            else:
+                numbers = _numbers(rec.get("priorParameters"), file, row, str(pid))
+            prior = TruncatedPrior.from_table(
+                str(kind).strip(),
+                numbers,
+                lo,
+                hi,
+                f"{where(file, row, 'priorDistribution')} ({pid})",
+            )
+        ids.append(str(pid))
+        lower.append(lo)
+        upper.append(hi)
+        nominal.append(value)
+        estimate.append(est)
+        priors.append(prior)
+    return ParameterTable(
+        ids=tuple(ids),
+        scales=("lin",) * len(ids),
+        lower=np.array(lower),
+        upper=np.array(upper),
+        nominal=np.array(nominal),
+        estimate=np.array(estimate, dtype=bool),
+        priors=tuple(priors),
+    )
+
+
+def _bound(rec: pd.Series, column: str, default: float) -> float:
+    value = rec.get(column)
+    return float(value) if value is not None and pd.notna(value) else default
+
+
+def _numbers(cell: object, file: str, row: int, pid: str) -> tuple[float, ...]:
+    if isinstance(cell, (int, float, np.integer, np.floating)) and not math.isnan(cell):
+        return (float(cell),)
+    text = "" if cell is None or (isinstance(cell, float) and math.isnan(cell)) else str(cell)
+    try:
+        return tuple(float(v) for v in text.split(";") if v.strip())
+    except ValueError:
+        raise PetabError(
+            f"{where(file, row, 'priorParameters')}: the prior of {pid!r} needs numbers "
+            f"separated by ';', got {text!r}."
+        ) from None
+
+
 def _prior(rec: pd.Series, est: int, file: str, row: int, pid: str) -> Prior | None:
     kind = rec.get("objectivePriorType")
     if not est or kind is None or (isinstance(kind, float) and math.isnan(kind)):
@@ -180,6 +266,9 @@ def neg_log_prior(theta: Float[Array, " k"], table: ParameterTable) -> Float[Arr
         if prior is None:
             continue
         v = theta[i]
+        if isinstance(prior, TruncatedPrior):
+            total = total + prior.neg_log_density(to_linear(v, scale_codes((scales[i],)))[0])
+            continue
         if not PRIORS[prior.kind]:
             v = to_linear(v, scale_codes((scales[i],)))[0]
         total = total + _neg_log_density(prior, v)
@@ -199,7 +288,11 @@ def prior_residuals(theta: Float[Array, " k"], table: ParameterTable) -> Float[A
     priors = [p for p, e in zip(table.priors, table.estimate, strict=True) if e]
     out = []
     for i, prior in enumerate(priors):
-        if prior is None or prior.kind.endswith(("uniform", "Uniform")):
+        if prior is None or prior.kind in ("uniform", "parameterScaleUniform"):
+            continue
+        if isinstance(prior, TruncatedPrior) and prior.kind == "normal":
+            v = to_linear(theta[i], scale_codes((scales[i],)))[0]
+            out.append((v - prior.parameters[0]) / prior.parameters[1])
             continue
         if prior.kind not in SQUARE_PRIORS:
             raise PetabError(

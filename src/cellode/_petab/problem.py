@@ -22,8 +22,9 @@ from .._sensitivity.forward import ForwardSensitivity
 from .._solvers.rosenbrock import Rodas5P
 from .conditions import KEEP, Pool, condition_overrides
 from .errors import PetabError, where
+from .experiments import ExperimentGroup, layout_experiments, read_plans
 from .formulas import Formula, parse_formula, placeholders
-from .measurements import MeasurementLayout, layout_measurements
+from .measurements import MeasurementLayout, layout_measurements, split_cell
 from .noise import DISTRIBUTIONS, TRANSFORMS
 from .objective import (
     Frozen,
@@ -38,6 +39,7 @@ from .parameters import (
     neg_log_prior,
     prior_residuals,
     read_parameter_table,
+    read_parameter_table_v2,
     scale_codes,
 )
 from .tables import PetabFiles, read_files
@@ -265,7 +267,7 @@ def load_petab(
     atol: float = 1e-8,
     max_steps: int = 20_000,
 ) -> PetabProblem:
-    """Read a PEtab v1 problem (YAML, SBML model, tables) and build its objective.
+    """Read a PEtab problem (v1 or v2: YAML, SBML model, tables) and build its objective.
 
     `model_loader` turns the model file into an object with the SBML model interface
     (`state_ids`, `constant_ids`, `constant_values`, `rhs`, `initial_state`, `symbols`); the
@@ -280,23 +282,27 @@ def load_petab(
     return build_problem(files, model, settings, sensitivity or CheckpointedAdjoint())
 
 
-def build_problem(
-    files: PetabFiles, model: Any, settings: SolverSettings, sensitivity: AbstractSensitivity
-) -> PetabProblem:
-    """Check the tables against each other and the model; lay out the objective."""
-    table = read_parameter_table(files.parameters, files.name("parameter"))
-    pool = Pool(table)
-    constant_ids = tuple(model.constant_ids)
-    state_ids = tuple(model.state_ids)
-    values = np.asarray(model.constant_values, dtype=float)
-    defaults = np.array(
-        [pool.model_default(c, values[i]) for i, c in enumerate(constant_ids)], dtype=np.int64
-    )
+@dataclass(frozen=True)
+class ObservableSpec:
+    """One row of the observable table, parsed: formulas, placeholder names (v1:
+    observableParameter{k}_{id}; v2: the observablePlaceholders/noisePlaceholders columns),
+    the transformation code and whether the noise is Laplace."""
 
-    # observables
+    formula: Formula
+    noise: Formula
+    placeholders: tuple[str, ...]
+    noise_placeholders: tuple[str, ...]
+    transform: int
+    laplace: bool
+
+
+def read_observables(
+    files: PetabFiles, model: Any, table: ParameterTable
+) -> dict[str, ObservableSpec]:
+    """Parse and check the observable table; errors name the file, row, column and id."""
     obs_file = files.name("observable")
-    observable_ids: list[str] = []
-    formulas: dict[str, tuple[Formula, Formula, int, int, int, bool]] = {}
+    known = set(table.ids) | set(_model_symbols(model)) | {"time", "t", "pi"}
+    specs: dict[str, ObservableSpec] = {}
     for row, (oid, rec) in enumerate(files.observables.iterrows(), start=2):
         oid = str(oid)
         f_obs = parse_formula(rec["observableFormula"], obs_file, row, "observableFormula", oid)
@@ -306,8 +312,8 @@ def build_problem(
         if dist not in NOISE_ALIASES:
             raise PetabError(
                 f"{where(obs_file, row, 'noiseDistribution')}: unknown noise distribution "
-                f"{dist!r} for {oid!r}; use normal or laplace (with observableTransformation "
-                "lin, log or log10)."
+                f"{dist!r} for {oid!r}; use normal, laplace, log-normal or log-laplace (v1 also: "
+                "observableTransformation lin, log or log10)."
             )
         base, forced = NOISE_ALIASES[dist]
         transform = forced or transform
@@ -317,32 +323,131 @@ def build_problem(
                 f"{transform!r} for {oid!r}; use lin, log or log10."
             )
         assert base in DISTRIBUTIONS
-        n_obs = placeholders(f_obs, "observableParameter", oid)
-        n_noise = placeholders(f_noise, "noiseParameter", oid)
-        observable_ids.append(oid)
-        formulas[oid] = (
-            f_obs,
-            f_noise,
-            n_obs,
-            n_noise,
-            TRANSFORMS.index(transform),
-            base == "laplace",
-        )
-        known = set(table.ids) | set(_model_symbols(model)) | {"time", "t", "pi"}
-        for f, column, kind, n in (
-            (f_obs, "observableFormula", "observableParameter", n_obs),
-            (f_noise, "noiseFormula", "noiseParameter", n_noise),
+        names = []
+        for f, column, kind in (
+            (f_obs, "observablePlaceholders", "observableParameter"),
+            (f_noise, "noisePlaceholders", "noiseParameter"),
         ):
-            allowed = known | {f"{kind}{k}_{oid}" for k in range(1, n + 1)}
-            unknown = sorted(f.names - allowed)
+            if files.version == 1:
+                n = placeholders(f, kind, oid)
+                names.append(tuple(f"{kind}{k}_{oid}" for k in range(1, n + 1)))
+            else:
+                names.append(tuple(str(c) for c in split_cell(rec.get(column))))
+        for f, column, own in (
+            (f_obs, "observableFormula", names[0]),
+            (f_noise, "noiseFormula", (*names[0], *names[1], oid)),  # oid: the value
+        ):
+            unknown = sorted(f.names - known - set(own))
             if unknown:
                 raise PetabError(
                     f"{where(obs_file, row, column)} ({oid}): unknown name(s) "
                     f"{', '.join(map(repr, unknown))} in {f.text!r}; a formula may use model "
-                    "symbols, parameter-table ids, `time` and its own placeholders."
+                    "symbols, parameter-table ids, `time` and its own placeholders (a noise "
+                    "formula also its observable's id)."
                 )
+        specs[oid] = ObservableSpec(
+            f_obs, f_noise, names[0], names[1], TRANSFORMS.index(transform), base == "laplace"
+        )
+    return specs
 
-    # conditions
+
+def build_problem(
+    files: PetabFiles, model: Any, settings: SolverSettings, sensitivity: AbstractSensitivity
+) -> PetabProblem:
+    """Check the tables against each other and the model; lay out the objective."""
+    if files.version == 1:
+        table = read_parameter_table(files.parameters, files.name("parameter"))
+    else:
+        table = read_parameter_table_v2(files.parameters, files.name("parameter"))
+    pool = Pool(table)
+    constant_ids = tuple(model.constant_ids)
+    values = np.asarray(model.constant_values, dtype=float)
+    defaults = np.array(
+        [pool.model_default(c, values[i]) for i, c in enumerate(constant_ids)], dtype=np.int64
+    )
+    specs = read_observables(files, model, table)
+    observable_ids = list(specs)
+    n_obs = {o: len(specs[o].placeholders) for o in observable_ids}
+    n_noise = {o: len(specs[o].noise_placeholders) for o in observable_ids}
+    if files.version == 1:
+        layout, groups, species_ids = _layout_v1(files, model, pool, defaults, n_obs, n_noise)
+        aliases: dict[str, str] = {}
+    else:
+        aliases = _aliases(files)
+        known = set(table.ids) | set(_model_symbols(model)) | {"time", "t", "pi"} | set(aliases)
+        plans = read_plans(files, set(getattr(model, "settable_ids", ())), known, aliases)
+        layout = layout_experiments(
+            files.measurements,
+            files.name("measurement"),
+            tuple(observable_ids),
+            n_obs,
+            n_noise,
+            plans,
+            pool,
+        )
+        groups = [ExperimentGroup.from_batch(b, defaults) for b in layout.groups]
+        species_ids = ()
+    observables = []
+    for k, oid in enumerate(observable_ids):
+        rows = np.flatnonzero(layout.observable == k)
+        if rows.size == 0:
+            continue
+        spec = specs[oid]
+        observables.append(
+            ObservableRows(
+                rows=as_int(rows),
+                output_row=as_int(layout.output_row[rows]),
+                times=jnp.asarray(layout.times[rows]),
+                observable_pars=as_int(layout.observable_pars[rows]),
+                noise_pars=as_int(layout.noise_pars[rows]),
+                observable=spec.formula,
+                noise=spec.noise,
+                observable_names=spec.placeholders,
+                noise_names=spec.noise_placeholders,
+                observable_id=oid,
+            )
+        )
+    row_specs = [specs[observable_ids[o]] for o in layout.observable]
+    transform = np.array([spec.transform for spec in row_specs], dtype=np.int64)
+    laplace = np.array([spec.laplace for spec in row_specs], dtype=bool)
+    varying = _varying_noise(
+        [spec.noise for spec in row_specs],
+        [spec.noise_placeholders for spec in row_specs],
+        layout.noise_pars,
+        pool.n_estimated,
+        set(table.ids) - set(table.estimated_ids),
+    )
+    model_key = (type(model), hashlib.sha256(files.model_path.read_bytes()).hexdigest())
+    objective = Objective(
+        model=Frozen(model, model_key if model_is_file_model(model) else None),
+        fixed=jnp.asarray(pool.fixed_array()),
+        scale_codes=as_int(scale_codes(table.estimated_scales)),
+        species_ids=species_ids,
+        groups=tuple(groups),
+        observables=tuple(observables),
+        table_names=table.ids,
+        table_index=as_int(np.array([pool.names[i] for i in table.ids])),
+        values=jnp.asarray(layout.values),
+        transform=as_int(transform),
+        laplace=jnp.asarray(laplace),
+        settings=settings,
+        varying_noise=as_int(np.flatnonzero(varying)),
+        aliases=tuple(aliases.items()),
+    )
+    return PetabProblem(files, model, objective, table, layout, sensitivity)
+
+
+def _layout_v1(
+    files: PetabFiles,
+    model: Any,
+    pool: Pool,
+    defaults: np.ndarray,
+    n_obs: dict[str, int],
+    n_noise: dict[str, int],
+) -> tuple[MeasurementLayout, list[GroupArrays], tuple[str, ...]]:
+    """v1: conditions as pool indices, simulations as (pre-equilibration, simulation) pairs."""
+    constant_ids = tuple(model.constant_ids)
+    state_ids = tuple(model.state_ids)
     initial_ids = tuple(i for i in _model_symbols(model) if i not in constant_ids)
     cond_params, cond_species, species_ids = condition_overrides(
         files.conditions, files.name("condition"), constant_ids, initial_ids, pool, defaults
@@ -350,9 +455,9 @@ def build_problem(
     layout = layout_measurements(
         files.measurements,
         files.name("measurement"),
-        tuple(observable_ids),
-        {o: formulas[o][2] for o in observable_ids},
-        {o: formulas[o][3] for o in observable_ids},
+        tuple(n_obs),
+        n_obs,
+        n_noise,
         set(cond_params),
         pool,
     )
@@ -381,60 +486,26 @@ def build_problem(
                 has_steady=g.has_steady,
             )
         )
-    p_index_rows = np.stack([cond_params[c] for c in layout.sim_condition])
-    observables = []
-    for k, oid in enumerate(observable_ids):
-        rows = np.flatnonzero(layout.observable == k)
-        if rows.size == 0:
-            continue
-        f_obs, f_noise, n_obs, n_noise, _, _ = formulas[oid]
-        observables.append(
-            ObservableRows(
-                rows=as_int(rows),
-                output_row=as_int(layout.output_row[rows]),
-                times=jnp.asarray(layout.times[rows]),
-                p_index=as_int(p_index_rows[rows]),
-                observable_pars=as_int(layout.observable_pars[rows]),
-                noise_pars=as_int(layout.noise_pars[rows]),
-                observable=f_obs,
-                noise=f_noise,
-                observable_names=tuple(
-                    f"observableParameter{i}_{oid}" for i in range(1, n_obs + 1)
-                ),
-                noise_names=tuple(f"noiseParameter{i}_{oid}" for i in range(1, n_noise + 1)),
-            )
-        )
-    transform = np.array([formulas[observable_ids[o]][4] for o in layout.observable])
-    laplace = np.array([formulas[observable_ids[o]][5] for o in layout.observable], dtype=bool)
-    varying = _varying_noise(
-        [formulas[observable_ids[o]][1] for o in layout.observable],
-        [f"noiseParameter{{}}_{observable_ids[o]}" for o in layout.observable],
-        layout.noise_pars,
-        pool.n_estimated,
-        set(table.ids) - set(table.estimated_ids),
-    )
-    model_key = (type(model), hashlib.sha256(files.model_path.read_bytes()).hexdigest())
-    objective = Objective(
-        model=Frozen(model, model_key if model_is_file_model(model) else None),
-        fixed=jnp.asarray(pool.fixed_array()),
-        scale_codes=as_int(scale_codes(table.estimated_scales)),
-        species_ids=species_ids,
-        groups=tuple(groups),
-        observables=tuple(observables),
-        table_names=table.ids,
-        table_index=as_int(np.array([pool.names[i] for i in table.ids])),
-        values=jnp.asarray(layout.values),
-        transform=as_int(transform),
-        laplace=jnp.asarray(laplace),
-        settings=settings,
-        varying_noise=as_int(np.flatnonzero(varying)),
-    )
-    return PetabProblem(files, model, objective, table, layout, sensitivity)
+    return layout, groups, species_ids
+
+
+def _aliases(files: PetabFiles) -> dict[str, str]:
+    """petabEntityId -> modelEntityId of the mapping table (rows that only name an entity,
+    with no modelEntityId, map nothing)."""
+    out: dict[str, str] = {}
+    if files.mappings is None:
+        return out
+    for _, rec in files.mappings.iterrows():
+        model_id = rec.get("modelEntityId")
+        if model_id is not None and not (isinstance(model_id, float) and math.isnan(model_id)):
+            if str(model_id).strip():
+                out[str(rec["petabEntityId"]).strip()] = str(model_id).strip()
+    return out
 
 
 def _varying_noise(
     noise: list[Formula],
-    placeholder: list[str],
+    placeholder: list[tuple[str, ...]],
     noise_pars: np.ndarray,
     n_estimated: int,
     fixed: set[str],
@@ -445,7 +516,7 @@ def _varying_noise(
     or a model symbol (states depend on theta) makes sigma vary."""
     out = np.zeros(len(noise), dtype=bool)
     for m, formula in enumerate(noise):
-        filled = {placeholder[m].format(k + 1): k for k in range(noise_pars.shape[1])}
+        filled = {name: k for k, name in enumerate(placeholder[m])}
         for name in formula.names - {"time", "t", "pi"} - fixed:
             out[m] |= name not in filled or bool(noise_pars[m, filled[name]] < n_estimated)
     return out

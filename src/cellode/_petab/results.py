@@ -33,9 +33,10 @@ def write_parameter_table(problem: PetabProblem, theta: np.ndarray, path: str | 
 
 def plot_fit(problem: PetabProblem, theta: np.ndarray) -> Figure:
     """Data (markers) and simulation (lines) against time, one panel per observable, one colour
-    per simulation condition."""
+    per simulation condition (v1) or experiment (v2)."""
     sim = problem.simulate(theta)
-    data = problem.files.measurements
+    data = problem.files.measurements.fillna({problem.files.condition_column: ""})
+    column = problem.files.condition_column
     observables = list(dict.fromkeys(data["observableId"]))
     cols = min(3, len(observables))
     rows = -(-len(observables) // cols)
@@ -43,7 +44,7 @@ def plot_fit(problem: PetabProblem, theta: np.ndarray) -> Figure:
     axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
     for ax, oid in zip(axes, observables, strict=False):
         mask = data["observableId"] == oid
-        for k, (cid, rows_c) in enumerate(data[mask].groupby("simulationConditionId", sort=False)):
+        for k, (cid, rows_c) in enumerate(data[mask].groupby(column, sort=False)):
             order = np.argsort(rows_c["time"].to_numpy(), kind="stable")
             t = rows_c["time"].to_numpy()[order]
             colour = f"C{k % 10}"
@@ -59,7 +60,7 @@ def plot_fit(problem: PetabProblem, theta: np.ndarray) -> Figure:
         ax.set_xlabel("time")
     for ax in axes[len(observables) :]:
         ax.set_visible(False)
-    if len(set(data["simulationConditionId"])) <= 8:
+    if len(set(data[column])) <= 8:
         axes[0].legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -302,6 +302,56 @@ class SbmlModel(AbstractVectorField):
             out[i] = v
         return out
 
+    @property
+    def settable_ids(self) -> tuple[str, ...]:
+        """Ids `assign` may set: the constants and every state (species, rate-rule targets)."""
+        return self.constant_ids + self.state_ids
+
+    def assign(
+        self,
+        t: Scalar,
+        x: Float[Array, " n"],
+        p: Float[ArrayLike, " p"],
+        values: Mapping[str, Scalar],
+    ) -> tuple[Float[Array, " n"], Float[Array, " p"]]:
+        """(x, p) after setting ids to values (SBML units) at time t, all at once.
+
+        Constants take their new values in p, rate-rule targets in x. A species changed by
+        reactions (an amount state) takes its new amount, or, if it is concentration-valued,
+        the new concentration times the compartment size after the change; a
+        concentration-valued species that is not assigned keeps its concentration when its
+        compartment is resized (PEtab v2's rule for condition changes).
+        """
+        s = self.structure
+        unknown = [k for k in values if k not in self.settable_ids]
+        if unknown:
+            raise SbmlError(
+                f"{', '.join(map(repr, unknown))} cannot be set: the model computes them "
+                f"(assignment rules, initial assignments, reactions); settable ids are "
+                f"{self.settable_ids}."
+            )
+        x = jnp.asarray(x)
+        before = self._run_env(t, x, p)
+        pv = self._p(p)
+        constant_pos = {c: i for i, c in enumerate(s.constant_ids)}
+        for k, v in values.items():
+            if k in constant_pos:
+                pv = pv.at[constant_pos[k]].set(v)
+        for i, (sid, is_amt) in enumerate(zip(s.state_ids, s.state_is_amount, strict=True)):
+            if not is_amt and sid in values:
+                x = x.at[i].set(values[sid])
+        after = self._run_env(t, x, pv)
+        for i, (sid, is_amt) in enumerate(zip(s.state_ids, s.state_is_amount, strict=True)):
+            if not is_amt:
+                continue
+            if sid in s.amount_valued:
+                if sid in values:
+                    x = x.at[i].set(values[sid])
+                continue
+            concentration = values[sid] if sid in values else before.get(sid)
+            x = x.at[i].set(concentration * after.get(s.species_compartment[sid]))
+        return x, pv
+
     def jump_times(self, p: Float[ArrayLike, " p"] | None = None) -> Float[Array, " k"]:
         """Times t* where the right-hand side may jump: comparisons `time op t*` in the model's
         rules and rates whose t* is a constant (unique list, possibly empty)."""
