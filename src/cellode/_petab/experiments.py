@@ -31,7 +31,13 @@ from jaxtyping import Array, Float, Int
 from .._sensitivity.base import AbstractSensitivity
 from .errors import PetabError, where
 from .formulas import Formula, parse_formula
-from .measurements import MeasurementLayout, observable_of, placeholder_indices
+from .measurements import (
+    MeasurementLayout,
+    observable_of,
+    placeholder_indices,
+    stack_placeholders,
+    time_and_value,
+)
 from .preequilibration import steady_state
 
 if TYPE_CHECKING:
@@ -208,14 +214,7 @@ def layout_experiments(
                 f"{where(file, row, 'experimentId')}: unknown experiment {eid!r}; add it to the "
                 "experiment table."
             )
-        try:
-            t = float(rec["time"])
-            value = float(rec["measurement"])
-        except (TypeError, ValueError):
-            raise PetabError(
-                f"{where(file, row)}: time and measurement must be numbers; got "
-                f"{rec['time']!r}, {rec['measurement']!r}."
-            ) from None
+        t, value = time_and_value(rec, file, row)
         k = len(plan.starts) if math.isinf(t) else bisect.bisect_right(plan.starts, t) - 1
         if k < 0 or t == -math.inf:
             raise PetabError(
@@ -279,21 +278,16 @@ def layout_experiments(
         offset += len(members) * batch.n_outputs
         batches.append(batch)
 
-    n = len(rows)
-    k_obs = max((len(r[4]) for r in rows), default=0)
-    k_noise = max((len(r[5]) for r in rows), default=0)
-    out_row = np.zeros(n, dtype=np.int64)
-    obs_pars = np.zeros((n, max(k_obs, 1)), dtype=np.int64)
-    noise_pars = np.zeros((n, max(k_noise, 1)), dtype=np.int64)
-    for i, (plan, k, t, _, ph_obs, ph_noise, _) in enumerate(rows):
+    out_row = np.zeros(len(rows), dtype=np.int64)
+    for i, (plan, k, t, *_) in enumerate(rows):
         start, u, batch = where_exp[plan.id]
         if math.isinf(t):
             position = sum(batch.widths)
         else:
             position = sum(batch.widths[:k]) + times[plan.id][k].index(t)
         out_row[i] = start + u * batch.n_outputs + position
-        obs_pars[i, : len(ph_obs)] = ph_obs
-        noise_pars[i, : len(ph_noise)] = ph_noise
+    obs_pars = stack_placeholders([r[4] for r in rows])
+    noise_pars = stack_placeholders([r[5] for r in rows])
     ids = list(used)
     return MeasurementLayout(
         groups=tuple(batches),

@@ -95,6 +95,25 @@ def placeholder_indices(
     return out[0], out[1]
 
 
+def time_and_value(rec: pd.Series, file: str, row: int) -> tuple[float, float]:
+    """The row's time and measurement, which must be numbers."""
+    try:
+        return float(rec["time"]), float(rec["measurement"])
+    except (TypeError, ValueError):
+        raise PetabError(
+            f"{where(file, row)}: time and measurement must be numbers; got "
+            f"{rec['time']!r}, {rec['measurement']!r}."
+        ) from None
+
+
+def stack_placeholders(rows: list[list[int]]) -> np.ndarray:
+    """Per-row lists of pool indices as one (rows, max(K, 1)) array (unused entries 0)."""
+    out = np.zeros((len(rows), max((len(r) for r in rows), default=0) or 1), dtype=np.int64)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    return out
+
+
 def split_cell(cell: object) -> list[object]:
     """A ';'-separated table cell as its parts (empty or NaN: none)."""
     return _split(cell)
@@ -126,14 +145,7 @@ def layout_measurements(
                     f"{where(file, row, col)}: unknown condition {cid!r}; add it to the "
                     "condition table."
                 )
-        try:
-            t = float(rec["time"])
-            value = float(rec["measurement"])
-        except (TypeError, ValueError):
-            raise PetabError(
-                f"{where(file, row)}: time and measurement must be numbers; got "
-                f"{rec['time']!r}, {rec['measurement']!r}."
-            ) from None
+        t, value = time_and_value(rec, file, row)
         placeholders = placeholder_indices(
             rec,
             df.columns,
@@ -178,18 +190,13 @@ def layout_measurements(
         offset += len(members) * group.n_outputs
         groups.append(group)
 
-    k_obs = max((len(r[4]) for r in rows), default=0)
-    k_noise = max((len(r[5]) for r in rows), default=0)
-    n = len(rows)
-    out_row = np.zeros(n, dtype=np.int64)
-    obs_pars = np.zeros((n, max(k_obs, 1)), dtype=np.int64)
-    noise_pars = np.zeros((n, max(k_noise, 1)), dtype=np.int64)
-    for i, (pre, sim, t, _, ph_obs, ph_noise, _) in enumerate(rows):
+    out_row = np.zeros(len(rows), dtype=np.int64)
+    for i, (pre, sim, t, *_) in enumerate(rows):
         start, u, n_out, width = where_pair[(pre, sim)]
         k = width if math.isinf(t) else finite_times[(pre, sim)].index(t)
         out_row[i] = start + u * n_out + k
-        obs_pars[i, : len(ph_obs)] = ph_obs
-        noise_pars[i, : len(ph_noise)] = ph_noise
+    obs_pars = stack_placeholders([r[4] for r in rows])
+    noise_pars = stack_placeholders([r[5] for r in rows])
     return MeasurementLayout(
         groups=tuple(groups),
         output_row=out_row,

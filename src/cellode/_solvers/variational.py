@@ -117,19 +117,10 @@ def block_solver(
     divided by its length (1 for a forward ODE solve). One n × n LU of I - hγJ serves every
     stage; M u_x is one forward-over-forward derivative, linearised once per step.
     """
-    x0, s0 = y0
-    p, rest = args
-    t = t0 * direction
-    dtype = x0.dtype
-
-    def f(x):
-        return (scale * term.field(t, x, p, rest)).astype(dtype)
-
-    def g_s(x):
-        return (scale * variational_rhs(term.field, t, x, s0, p, rest)[1]).astype(dtype)
-
+    x0 = y0[0]
+    f, g_s = _scaled_parts(term, direction, t0, y0, args, scale)
     jac = jax.jacfwd(f)(x0)
-    lu = jsl.lu_factor(jnp.eye(x0.shape[0], dtype=dtype) - hg * jac)
+    lu = jsl.lu_factor(jnp.eye(x0.shape[0], dtype=x0.dtype) - hg * jac)
     _, coupling = jax.linearize(g_s, x0)
 
     def solve(b: tuple[Array, Array]) -> tuple[Array, Array]:
@@ -174,15 +165,29 @@ def block_jacobian(
     scale: Array,
 ) -> BlockJacobian:
     """J and M of `scale` · (variational right-hand side) at (`direction` · t, y)."""
-    x, s = y
+    f, g_s = _scaled_parts(term, direction, t, y, args, scale)
+    return BlockJacobian(jax.jacfwd(f)(y[0]), jax.jacfwd(g_s)(y[0]))
+
+
+def _scaled_parts(
+    term: VariationalTerm,
+    direction: Array,
+    t: Array,
+    y: tuple[Array, Array],
+    args: tuple[Array, Any],
+    scale: Array,
+) -> tuple[Callable[[Array], Array], Callable[[Array], Array]]:
+    """x ↦ scale · f(t, x) and x ↦ scale · (S-part of the variational field at (x, S)), at
+    the solver's time `direction` · t, cast to the state's dtype."""
+    s = y[1]
     p, rest = args
     t = t * direction
-    dtype = x.dtype
+    dtype = y[0].dtype
 
-    def f(x_):
-        return (scale * term.field(t, x_, p, rest)).astype(dtype)
+    def f(x: Array) -> Array:
+        return (scale * term.field(t, x, p, rest)).astype(dtype)
 
-    def g_s(x_):
-        return (scale * variational_rhs(term.field, t, x_, s, p, rest)[1]).astype(dtype)
+    def g_s(x: Array) -> Array:
+        return (scale * variational_rhs(term.field, t, x, s, p, rest)[1]).astype(dtype)
 
-    return BlockJacobian(jax.jacfwd(f)(x), jax.jacfwd(g_s)(x))
+    return f, g_s
