@@ -236,12 +236,14 @@ def layout_experiments(
     used: dict[str, Plan] = {}
     for plan, *_ in rows:
         used.setdefault(plan.id, plan)
-    times = {
-        eid: [sorted({r[2] for r in rows if r[0].id == eid and r[1] == k}) for k in range(K)]
-        for eid, plan in used.items()
-        for K in [len(plan.starts)]
-    }
-    steady = {eid: any(math.isinf(r[2]) for r in rows if r[0].id == eid) for eid in used}
+    collected = {eid: [set() for _ in plan.starts] for eid, plan in used.items()}
+    steady = dict.fromkeys(used, False)
+    for plan, k, t, *_ in rows:
+        if math.isinf(t):
+            steady[plan.id] = True
+        else:
+            collected[plan.id][k].add(t)
+    times = {eid: [sorted(ts) for ts in sets] for eid, sets in collected.items()}
     kinds: dict[tuple, list[Plan]] = {}
     for eid, plan in used.items():
         key = (

@@ -122,12 +122,19 @@ def block_solver(
     jac = jax.jacfwd(f)(x0)
     lu = jsl.lu_factor(jnp.eye(x0.shape[0], dtype=x0.dtype) - hg * jac)
     _, coupling = jax.linearize(g_s, x0)
+    return _substitution(lu, hg, coupling)
+
+
+def _substitution(
+    lu: tuple[Array, Array], c: Array, coupling: Callable[[Array], Array]
+) -> Callable[[tuple[Array, Array]], tuple[Array, Array]]:
+    """b ↦ u with (I - cJ) u_x = b_x, (I - cJ) u_S = b_S + c M u_x (`lu` of I - cJ, M as
+    `coupling`): the block lower-triangular solve of the augmented system."""
 
     def solve(b: tuple[Array, Array]) -> tuple[Array, Array]:
         b_x, b_s = b
         u_x = jsl.lu_solve(lu, b_x)
-        u_s = jsl.lu_solve(lu, b_s + hg * coupling(u_x))
-        return u_x, u_s
+        return u_x, jsl.lu_solve(lu, b_s + c * coupling(u_x))
 
     return solve
 
@@ -146,14 +153,7 @@ class BlockJacobian(eqx.Module):
         """The solve b ↦ (I - c ∂G)⁻¹ b by block substitution (one n × n LU)."""
         n = self.state.shape[0]
         lu = jsl.lu_factor(jnp.eye(n, dtype=self.state.dtype) - c * self.state)
-
-        def solve(b: tuple[Array, Array]) -> tuple[Array, Array]:
-            b_x, b_s = b
-            u_x = jsl.lu_solve(lu, b_x)
-            u_s = jsl.lu_solve(lu, b_s + c * jnp.einsum("imk,k->im", self.coupling, u_x))
-            return u_x, u_s
-
-        return solve
+        return _substitution(lu, c, lambda u: jnp.einsum("imk,k->im", self.coupling, u))
 
 
 def block_jacobian(
