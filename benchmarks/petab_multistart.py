@@ -31,7 +31,11 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-iterations", type=int, default=400)
-    parser.add_argument("--method", default="lbfgsb", choices=("auto", "trust-region", "lbfgsb"))
+    parser.add_argument(
+        "--method",
+        default="lbfgsb",
+        choices=("auto", "trust-region", "lbfgsb", "fides", "fides-hybrid"),
+    )
     parser.add_argument("problems", nargs="*", default=list(BEST_KNOWN))
     args = parser.parse_args()
     root = Path(__file__).resolve().parent.parent

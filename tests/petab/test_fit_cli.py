@@ -60,3 +60,16 @@ def test_cli_fit_recovers_the_optimum_and_writes_petab_files(shared_data, tmp_pa
         for e in np.eye(theta.size)
     ]
     np.testing.assert_allclose(np.asarray(grad), fd, rtol=1e-5, atol=1e-7)
+
+
+def test_fides_fits_reach_the_zero_residual_optimum(shared_data):
+    """Fides (BFGS, and Gauss–Newton switching to BFGS) on the same problem: every start reaches
+    the optimum where the model passes through both measurements."""
+    problem = cellode.load_petab(
+        shared_data / CASE / "_0001.yaml", sensitivity=cellode.ForwardSensitivity()
+    )
+    optimum = np.log(2 * np.pi * 0.25)
+    for method in ("fides", "fides-hybrid"):
+        result = cellode.fit_petab(problem, n_starts=2, seed=0, method=method)
+        assert {f.method for f in result.fits} == {method}
+        np.testing.assert_allclose(result.values, optimum, atol=1e-6)

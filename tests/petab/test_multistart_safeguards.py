@@ -45,7 +45,7 @@ class FailingQuadratic:
         return float(d @ d), 2.0 * d
 
 
-@pytest.mark.parametrize("method", ["trust-region", "lbfgsb"])
+@pytest.mark.parametrize("method", ["trust-region", "lbfgsb", "fides", "fides-hybrid"])
 def test_failing_starts_are_resampled_and_every_fit_reaches_the_optimum(method):
     problem = FailingQuadratic()
     result = fit_petab(problem, n_starts=12, seed=3, method=method)

@@ -127,8 +127,9 @@ def fit_command(
         str,
         typer.Option(
             help="PEtab: local optimiser, 'lbfgsb', 'trust-region' (least squares with the "
-            "residual Jacobian) or 'auto' (trust-region where the objective is a sum of "
-            "squares, else L-BFGS-B)."
+            "residual Jacobian), 'fides' (Fides' trust region with BFGS), 'fides-hybrid' "
+            "(Fides, Gauss-Newton then BFGS) or 'auto' (trust-region where the objective is a "
+            "sum of squares, else L-BFGS-B)."
         ),
     ] = "lbfgsb",
 ) -> None:
