@@ -2,11 +2,13 @@
 known -log L? (Boehm 138.221978, Crauste 190.963977: PEtab.jl's best over ~1000 starts,
 data/petab/SOURCES.md.)
 
-    PYTHONPATH=src python benchmarks/petab_multistart.py --starts 10 --seed 0 [--method trust-region]
+    PYTHONPATH=src python benchmarks/petab_multistart.py --starts 10 --seed 0 [--method fides] \
+        [--executor processes --workers 2]
 
 Latin-hypercube starts in the parameter bounds (parameter scale); each start is L-BFGS-B with
-the exact adjoint gradient (`--method lbfgsb`, the default) or a trust-region least-squares fit
-with the exact residual Jacobian (`--method trust-region`).
+the exact adjoint gradient (`--method lbfgsb`, the default), Fides' trust region with BFGS
+(`--method fides`) or with Gauss–Newton then BFGS (`--method fides-hybrid`), or a trust-region
+least-squares fit with the exact residual Jacobian (`--method trust-region`).
 Prints, per problem, the final objective of every start and how many reached the best known
 value within 0.1.
 """
@@ -36,6 +38,8 @@ def main() -> None:
         default="lbfgsb",
         choices=("auto", "trust-region", "lbfgsb", "fides", "fides-hybrid"),
     )
+    parser.add_argument("--executor", default="serial", choices=("serial", "processes"))
+    parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("problems", nargs="*", default=list(BEST_KNOWN))
     args = parser.parse_args()
     root = Path(__file__).resolve().parent.parent
@@ -49,6 +53,8 @@ def main() -> None:
             seed=args.seed,
             max_iterations=args.max_iterations,
             method=args.method,
+            executor=args.executor,
+            workers=args.workers,
             progress=lambda i, f: print(
                 f"  start {i}: {f.value:.4f} [{f.method}, {f.iterations} it, "
                 f"{f.evaluations} ev, {f.seconds:.0f} s] {f.message}",

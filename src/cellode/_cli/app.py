@@ -117,7 +117,10 @@ def fit_command(
     steps: Annotated[int, typer.Option(help="Hybrid/neural: optimisation steps.")] = 500,
     learning_rate: Annotated[float, typer.Option(help="Hybrid/neural: Adam learning rate.")] = 1e-2,
     executor: Annotated[
-        str, typer.Option(help="Multistart executor: serial, processes or ray.")
+        str,
+        typer.Option(
+            help="Multistart executor: serial, processes or ray (PEtab: serial, processes)."
+        ),
     ] = "serial",
     seed: Annotated[int, typer.Option(help="Random seed (starts, network initialisation).")] = 0,
     sensitivity: Annotated[
@@ -142,7 +145,13 @@ def fit_command(
         from .._petab.workflow import fit_petab_file
 
         petab_report = fit_petab_file(
-            model_file, out, starts=starts, seed=seed, sensitivity=sensitivity, method=method
+            model_file,
+            out,
+            starts=starts,
+            seed=seed,
+            sensitivity=sensitivity,
+            method=method,
+            executor=executor,
         )
         typer.echo(petab_report.summary)
         for path in petab_report.files:

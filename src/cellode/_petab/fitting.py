@@ -36,10 +36,15 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import multiprocessing
+import os
+import pickle
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
+import jax
 import jax.random as jr
 import numpy as np
 from matplotlib.figure import Figure
@@ -52,7 +57,10 @@ from .problem import PetabProblem
 
 @dataclass
 class PetabFit:
-    """One local fit: the start, the optimum theta, its objective value and the optimiser's word."""
+    """One local fit: the start, the optimum theta, its objective value and the optimiser's word.
+
+    `index` is the start's place in the Latin-hypercube sample (0 is the nominal point with
+    `include_nominal`)."""
 
     start: np.ndarray
     theta: np.ndarray
@@ -64,6 +72,7 @@ class PetabFit:
     resampled: int = 0
     restarts: int = 0
     method: str = "lbfgsb"
+    index: int = 0
 
 
 @dataclass
@@ -100,6 +109,7 @@ class PetabMultistart:
 
 
 METHODS = ("auto", "trust-region", "lbfgsb", "fides", "fides-hybrid")
+EXECUTORS = ("serial", "processes")
 
 
 def fit_petab(
@@ -113,6 +123,8 @@ def fit_petab(
     resample: int = 20,
     restarts: int = 3,
     method: str = "lbfgsb",
+    executor: str = "serial",
+    workers: int | None = None,
     progress: Callable[[int, PetabFit], None] | None = None,
 ) -> PetabMultistart:
     """Minimise -log L - log p from `n_starts` Latin-hypercube starts within the bounds.
@@ -122,13 +134,18 @@ def fit_petab(
     BFGS) or `"auto"` (trust-region where the objective is a sum of squares, else L-BFGS-B; see
     the module docstring). `max_iterations` bounds the iterations (L-BFGS-B, Fides) or the
     residual evaluations (trust-region) of each start; `tol` is the relative objective (and
-    step) tolerance of L-BFGS-B and trust-region (Fides stops on the step length). A start where the objective is not finite is
-    replaced by a uniform draw in the bounds (at most `resample` draws); an L-BFGS-B fit that
+    step) tolerance of L-BFGS-B and trust-region (Fides stops on the step length). A start
+    where the objective is not finite is replaced by a uniform draw in the bounds (at most
+    `resample` draws, from a generator seeded by (seed, start index)); an L-BFGS-B fit that
     stops in a line search is restarted from its last point (at most `restarts` times).
-    `progress(i, fit)` is called after start i.
+    `executor`: `"serial"` (this process) or `"processes"` (`workers` local processes, default
+    one per core; each receives the problem once and compiles it once). The fits do not depend
+    on the executor. `progress(i, fit)` is called when start i ends.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; use one of {', '.join(METHODS)}.")
+    if executor not in EXECUTORS:
+        raise PetabError(f"executor must be one of {', '.join(EXECUTORS)}; got {executor!r}.")
     if method == "auto":
         method = "trust-region" if problem.least_squares_form is None else "lbfgsb"
     reason = problem.least_squares_form
@@ -142,50 +159,117 @@ def fit_petab(
     starts = np.asarray(latin_hypercube(jr.key(seed), n_starts, lower, upper))
     if include_nominal:
         starts = np.vstack([np.asarray(problem.nominal_theta)[None], starts])
-    rng = np.random.default_rng(seed)
+    options = _StartOptions(method, seed, max_iterations, tol, resample, restarts)
     started = time.perf_counter()
-
-    def feasible(start: np.ndarray) -> tuple[np.ndarray, int, float]:
-        """The start, or the first uniform redraw where the objective is finite."""
-        for draw in range(resample + 1):
-            value = float(problem.objective(start))
-            if math.isfinite(value):
-                return start, draw, value
-            start = rng.uniform(lower, upper)
-        return start, resample, math.inf
-
-    local = {
-        "trust-region": _trust_region,
-        "lbfgsb": _lbfgsb,
-        "fides": _fides,
-        "fides-hybrid": functools.partial(_fides, hybrid=True),
-    }[method]
-    fits = []
-    for start in starts:
-        t0 = time.perf_counter()
-        start, resampled, value = feasible(np.asarray(start, dtype=float))
-        if not math.isfinite(value):
-            fit = PetabFit(
-                start=np.asarray(start),
-                theta=np.asarray(start),
-                value=math.inf,
-                iterations=0,
-                evaluations=resample + 1,
-                message=f"the solve failed at the start and at {resample} redraws",
-                seconds=0.0,
-                resampled=resample,
-                method=method,
-            )
-        else:
-            fit = local(problem, start, value, lower, upper, max_iterations, tol, restarts)
-            fit.method = method
-            fit.resampled = resampled
-        fit.seconds = time.perf_counter() - t0
-        fits.append(fit)
-        if progress is not None:
-            progress(len(fits) - 1, fit)
+    fits: list[PetabFit] = []
+    if executor == "serial":
+        for i, start in enumerate(starts):
+            fits.append(_fit_start(problem, i, start, options))
+            if progress is not None:
+                progress(i, fits[-1])
+    else:
+        workers = max(1, min(workers or os.cpu_count() or 1, len(starts)))
+        context = multiprocessing.get_context("spawn")  # never fork a process that runs XLA
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(pickle.dumps(problem), _jax_settings()),
+        )
+        with pool:
+            futures = {
+                pool.submit(_fit_in_worker, i, start, options): i for i, start in enumerate(starts)
+            }
+            for future in as_completed(futures):
+                fits.append(future.result())
+                if progress is not None:
+                    progress(futures[future], fits[-1])
     fits.sort(key=lambda f: f.value if math.isfinite(f.value) else math.inf)
     return PetabMultistart(fits, problem.parameter_ids, time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class _StartOptions:
+    """What every start of one multistart shares (sent to worker processes)."""
+
+    method: str
+    seed: int
+    max_iterations: int
+    tol: float
+    resample: int
+    restarts: int
+
+
+def _fit_start(
+    problem: PetabProblem, index: int, start: np.ndarray, options: _StartOptions
+) -> PetabFit:
+    """Start `index` of a multistart: its first feasible point (the start or a uniform redraw
+    where the objective is finite), then the local fit from there."""
+    t0 = time.perf_counter()
+    lower, upper = (np.asarray(b, dtype=float) for b in problem.bounds)
+    rng = np.random.default_rng((options.seed, index))
+    start = np.asarray(start, dtype=float)
+    value, resampled = float(problem.objective(start)), 0
+    while not math.isfinite(value) and resampled < options.resample:
+        start = rng.uniform(lower, upper)
+        value, resampled = float(problem.objective(start)), resampled + 1
+    if not math.isfinite(value):
+        fit = PetabFit(
+            start=start,
+            theta=start,
+            value=math.inf,
+            iterations=0,
+            evaluations=options.resample + 1,
+            message=f"the solve failed at the start and at {options.resample} redraws",
+            seconds=0.0,
+        )
+    else:
+        local = {
+            "trust-region": _trust_region,
+            "lbfgsb": _lbfgsb,
+            "fides": _fides,
+            "fides-hybrid": functools.partial(_fides, hybrid=True),
+        }[options.method]
+        fit = local(
+            problem,
+            start,
+            value,
+            lower,
+            upper,
+            options.max_iterations,
+            options.tol,
+            options.restarts,
+        )
+    fit.method, fit.resampled, fit.index = options.method, resampled, index
+    fit.seconds = time.perf_counter() - t0
+    return fit
+
+
+_WORKER: dict[str, PetabProblem] = {}  # the problem of this worker process
+
+
+def _jax_settings() -> dict[str, object]:
+    """This process's precision and persistent compilation cache, for the worker processes."""
+    names = (
+        "jax_enable_x64",
+        "jax_compilation_cache_dir",
+        "jax_persistent_cache_min_compile_time_secs",
+    )
+    return {name: getattr(jax.config, name) for name in names}
+
+
+def _init_worker(problem: bytes, settings: dict[str, object]) -> None:
+    """Take the parent's JAX settings (the precision before the problem's arrays are unpickled;
+    its compilation cache, so workers reuse what it compiled) and keep the problem, so the
+    worker compiles its objective at most once for all the starts it runs."""
+    for name, value in settings.items():
+        if value is not None:
+            jax.config.update(name, value)
+    _WORKER["problem"] = pickle.loads(problem)
+
+
+def _fit_in_worker(index: int, start: np.ndarray, options: _StartOptions) -> PetabFit:
+    return _fit_start(_WORKER["problem"], index, start, options)
 
 
 def _trust_region(

@@ -33,12 +33,13 @@ def fit_petab_file(
     max_iterations: int = 500,
     sensitivity: str = "adjoint",
     method: str = "lbfgsb",
+    executor: str = "serial",
 ) -> PetabFitReport:
     """Load, fit from `starts` random starts, and write to `out`: `waterfall.png`,
     `parameters.tsv` (the best fit as a PEtab parameter table), `simulations.tsv` (PEtab
     simulation table at the best fit), `fit_vs_data.png` and `summary.txt`. `sensitivity`:
     gradients by the checkpointed "adjoint" (many parameters) or "forward" sensitivities (few
-    parameters and states; compiles faster)."""
+    parameters and states; compiles faster). `method` and `executor` as in `fit_petab`."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     methods = {"adjoint": CheckpointedAdjoint, "forward": ForwardSensitivity}
@@ -46,7 +47,12 @@ def fit_petab_file(
         raise PetabError(f"sensitivity must be 'adjoint' or 'forward'; got {sensitivity!r}.")
     problem = load_petab(yaml_path, sensitivity=methods[sensitivity]())
     result = fit_petab(
-        problem, n_starts=starts, seed=seed, max_iterations=max_iterations, method=method
+        problem,
+        n_starts=starts,
+        seed=seed,
+        max_iterations=max_iterations,
+        method=method,
+        executor=executor,
     )
     best = result.best
     files = [
