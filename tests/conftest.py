@@ -5,6 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# equinox's runtime checks (diffrax, lineax) are host callbacks by default, and JAX never writes
+# a function with host callbacks to the persistent compilation cache: with "nan" they are not
+# callbacks, so compiled objectives are shared between test processes. Before equinox loads.
+os.environ.setdefault("EQX_ON_ERROR", "nan")
+
 import jax
 import pytest
 
