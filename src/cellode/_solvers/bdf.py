@@ -31,11 +31,11 @@ import jax
 import jax.flatten_util as jfu
 import jax.lax as lax
 import jax.numpy as jnp
-import jax.scipy.linalg as jsl
 import jax.tree_util as jtu
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from .linear_solve import shifted_solve
 from .variational import BlockJacobian, block_jacobian, unwrap_variational
 
 __all__ = ["BDF"]
@@ -163,8 +163,7 @@ class BDF(diffrax.AbstractAdaptiveSolver):
         if isinstance(jac, BlockJacobian):
             block = jac.factorise(c)
             return lambda r: jfu.ravel_pytree(block(unravel(r)))[0]
-        lu = jsl.lu_factor(jnp.eye(jac.shape[0], dtype=jac.dtype) - c * jac)
-        return lambda r: jsl.lu_solve(lu, r)
+        return shifted_solve(jac, c)
 
     def _start(self, rhs, jacobian, t0, y0_flat, h) -> _BDFState:
         n = y0_flat.shape[0]

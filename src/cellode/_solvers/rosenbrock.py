@@ -7,8 +7,8 @@ solves with one matrix per step. In the transformed form of Hairer & Wanner (Sol
     (I - h γ J) u_i = h γ f(t0 + c_i h, y0 + Σ_{j<i} a_ij u_j) + γ Σ_{j<i} C_ij u_j + h² γ d_i f_t
     y1 = y0 + Σ_i m_i u_i,        error estimate Σ_i e_i u_i.
 
-One Jacobian (`jax.jacfwd`), one time derivative (`jax.jvp`), one LU factorisation per step,
-reused by every stage. For a `VariationalTerm` (a state with its forward sensitivities) the
+One Jacobian (`jax.jacfwd`), one time derivative (`jax.jvp`), one factorisation per step
+(`linear_solve.shifted_solve`), reused by every stage. For a `VariationalTerm` (a state with its forward sensitivities) the
 factorisation is of the state's n x n block only (`variational.block_solver`). Every step is a pure function of its inputs, so `diffrax.diffeqsolve`
 differentiates through it (`RecursiveCheckpointAdjoint`) and `jax.vmap` batches it.
 """
@@ -25,11 +25,11 @@ import equinox as eqx
 import jax
 import jax.flatten_util as jfu
 import jax.numpy as jnp
-import jax.scipy.linalg as jsl
 import jax.tree_util as jtu
 import numpy as np
 from jaxtyping import Array, PyTree
 
+from .linear_solve import shifted_solve
 from .variational import block_solver, unwrap_variational
 
 __all__ = ["AbstractRosenbrock", "Rodas5P", "Rosenbrock23", "RosenbrockTableau"]
@@ -173,10 +173,7 @@ class AbstractRosenbrock(diffrax.AbstractAdaptiveSolver):
         variational = unwrap_variational(terms)
         if variational is None:
             jac = jax.jacfwd(lambda y: rhs(t0, y))(y0_flat)
-            lu = jsl.lu_factor(jnp.eye(y0_flat.shape[0], dtype=dtype) - hg * jac)
-
-            def solve(b: Array) -> Array:
-                return jsl.lu_solve(lu, b)
+            solve = shifted_solve(jac, hg)
         else:
             # x with its sensitivities: the block lower-triangular Jacobian needs one n x n LU.
             block = block_solver(*variational, t0, y0, args, unit, hg)

@@ -29,9 +29,10 @@ import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import jax.scipy.linalg as jsl
 import jax.tree_util as jtu
 from jaxtyping import Array, Float
+
+from .linear_solve import shifted_solve
 
 __all__ = [
     "BlockJacobian",
@@ -120,21 +121,20 @@ def block_solver(
     x0 = y0[0]
     f, g_s = _scaled_parts(term, direction, t0, y0, args, scale)
     jac = jax.jacfwd(f)(x0)
-    lu = jsl.lu_factor(jnp.eye(x0.shape[0], dtype=x0.dtype) - hg * jac)
     _, coupling = jax.linearize(g_s, x0)
-    return _substitution(lu, hg, coupling)
+    return _substitution(shifted_solve(jac, hg), hg, coupling)
 
 
 def _substitution(
-    lu: tuple[Array, Array], c: Array, coupling: Callable[[Array], Array]
+    state_solve: Callable[[Array], Array], c: Array, coupling: Callable[[Array], Array]
 ) -> Callable[[tuple[Array, Array]], tuple[Array, Array]]:
-    """b ↦ u with (I - cJ) u_x = b_x, (I - cJ) u_S = b_S + c M u_x (`lu` of I - cJ, M as
-    `coupling`): the block lower-triangular solve of the augmented system."""
+    """b ↦ u with (I - cJ) u_x = b_x, (I - cJ) u_S = b_S + c M u_x (`state_solve` the solve
+    with I - cJ, M as `coupling`): the block lower-triangular solve of the augmented system."""
 
     def solve(b: tuple[Array, Array]) -> tuple[Array, Array]:
         b_x, b_s = b
-        u_x = jsl.lu_solve(lu, b_x)
-        return u_x, jsl.lu_solve(lu, b_s + c * coupling(u_x))
+        u_x = state_solve(b_x)
+        return u_x, state_solve(b_s + c * coupling(u_x))
 
     return solve
 
@@ -150,10 +150,9 @@ class BlockJacobian(eqx.Module):
     coupling: Float[Array, "n m n"]
 
     def factorise(self, c: Array) -> Callable[[tuple[Array, Array]], tuple[Array, Array]]:
-        """The solve b ↦ (I - c ∂G)⁻¹ b by block substitution (one n × n LU)."""
-        n = self.state.shape[0]
-        lu = jsl.lu_factor(jnp.eye(n, dtype=self.state.dtype) - c * self.state)
-        return _substitution(lu, c, lambda u: jnp.einsum("imk,k->im", self.coupling, u))
+        """The solve b ↦ (I - c ∂G)⁻¹ b by block substitution (one n × n factorisation)."""
+        coupling = lambda u: jnp.einsum("imk,k->im", self.coupling, u)
+        return _substitution(shifted_solve(self.state, c), c, coupling)
 
 
 def block_jacobian(
