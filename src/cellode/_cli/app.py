@@ -134,7 +134,7 @@ def fit_command(
             "(Fides, Gauss-Newton then BFGS) or 'auto' (trust-region where the objective is a "
             "sum of squares, else L-BFGS-B)."
         ),
-    ] = "lbfgsb",
+    ] = "fides",
 ) -> None:
     """Fit a model file to measurements; write parameters, figures and the reloadable result.
 

@@ -6,7 +6,7 @@ PEtab intends: log-scaled parameters are sampled uniformly in log), via cellode'
 
 Two local methods:
 
-* `"lbfgsb"` (the default): bounded quasi-Newton (L-BFGS-B) with the exact gradient of
+* `"lbfgsb"`: bounded quasi-Newton (L-BFGS-B) with the exact gradient of
   `PetabProblem.objective_and_gradient`; for every objective (Laplace noise, any prior). A fit
   whose line search ended on a failed solve is restarted from its last accepted point with a
   fresh Hessian approximation (up to `restarts` times, while it improves).
@@ -17,12 +17,14 @@ Two local methods:
   model J^T J. A trial point where a solve fails has infinite residuals; the trust region
   shrinks. On Boehm and Crauste it did not beat L-BFGS-B (docs/benchmarks.md): SciPy's TRF
   creeps along the bounds (most fits end at the evaluation limit), so it is not the default.
-* `"fides"`: the interior trust-region reflective method of Fides (Fröhlich & Sorger 2022, the
+* `"fides"` (the default): the interior trust-region reflective method of Fides (Fröhlich & Sorger 2022, the
   default optimiser of pyPESTO) with a BFGS Hessian approximation and the exact gradient; for
   every objective. A trial point where a solve fails has an infinite objective, so the trust
   region shrinks instead of the fit ending. As in Fides' own benchmark, a fit stops only when
   its step falls below 1e-6 (in Fides' scaled coordinates) or at `max_iterations`: no test on
-  the objective or gradient, which on Crauste ended fits that creep along a flat valley.
+  the objective or gradient, which on Crauste ended fits that creep along a flat valley. On
+  Boehm and Crauste it reached the best known optimum from more starts than L-BFGS-B
+  (docs/benchmarks.md), hence the default.
 * `"fides-hybrid"`, where the objective is a sum of squares: Fides with the Gauss–Newton Hessian
   J^T J of the residual Jacobian for the first iterations, then BFGS (Fides' `HybridFixed`).
 * `"auto"`: trust-region where the objective is a sum of squares, else L-BFGS-B.
@@ -122,7 +124,7 @@ def fit_petab(
     include_nominal: bool = False,
     resample: int = 20,
     restarts: int = 3,
-    method: str = "lbfgsb",
+    method: str = "fides",
     executor: str = "serial",
     workers: int | None = None,
     progress: Callable[[int, PetabFit], None] | None = None,

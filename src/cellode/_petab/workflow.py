@@ -32,7 +32,7 @@ def fit_petab_file(
     seed: int = 0,
     max_iterations: int = 500,
     sensitivity: str = "adjoint",
-    method: str = "lbfgsb",
+    method: str = "fides",
     executor: str = "serial",
 ) -> PetabFitReport:
     """Load, fit from `starts` random starts, and write to `out`: `waterfall.png`,
