@@ -73,28 +73,3 @@ def test_fides_fits_reach_the_zero_residual_optimum(shared_data):
         result = cellode.fit_petab(problem, n_starts=2, seed=0, method=method)
         assert {f.method for f in result.fits} == {method}
         np.testing.assert_allclose(result.values, optimum, atol=1e-6)
-
-
-def test_multistart_in_worker_processes_equals_the_serial_one(shared_data):
-    """The problem travels to two worker processes once; each start's fit (including its
-    redraw generator) depends only on the seed and the start's index, not on the executor."""
-    problem = cellode.load_petab(
-        shared_data / CASE / "_0001.yaml", sensitivity=cellode.ForwardSensitivity()
-    )
-    serial = cellode.fit_petab(problem, n_starts=3, seed=4, method="fides")
-    seen = []
-    parallel = cellode.fit_petab(
-        problem,
-        n_starts=3,
-        seed=4,
-        method="fides",
-        executor="processes",
-        workers=2,
-        progress=lambda i, fit: seen.append(i),
-    )
-    assert sorted(seen) == [0, 1, 2]
-    by_index = sorted(parallel.fits, key=lambda f: f.index)
-    for a, b in zip(sorted(serial.fits, key=lambda f: f.index), by_index, strict=True):
-        np.testing.assert_array_equal(a.start, b.start)
-        np.testing.assert_allclose(a.theta, b.theta, rtol=1e-10, atol=1e-12)
-        assert a.iterations == b.iterations

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from cellode import fit_petab
+from cellode import PetabError, fit_petab
 
 OPTIMUM = np.array([1.0, -2.0])
 
@@ -67,3 +67,33 @@ def test_a_problem_that_fails_everywhere_reports_infinite_values():
     result = fit_petab(Broken(), n_starts=2, seed=0, resample=3)
     assert all(f.resampled == 3 for f in result.fits)
     assert np.all(np.isinf(result.values))
+
+
+def test_multistart_in_worker_processes_equals_the_serial_one():
+    """The problem travels to two spawned worker processes once; each start's fit, including the
+    redraws of its failing starts, depends only on the seed and the start's index."""
+    problem = FailingQuadratic()
+    serial = fit_petab(problem, n_starts=6, seed=3, method="fides")
+    seen = []
+    parallel = fit_petab(
+        problem,
+        n_starts=6,
+        seed=3,
+        method="fides",
+        executor="processes",
+        workers=2,
+        progress=lambda i, fit: seen.append(i),
+    )
+    assert sorted(seen) == list(range(6))
+    assert sum(f.resampled for f in serial.fits) >= 1  # some starts fell in the failing third
+    by_index = sorted(parallel.fits, key=lambda f: f.index)
+    for a, b in zip(sorted(serial.fits, key=lambda f: f.index), by_index, strict=True):
+        np.testing.assert_array_equal(a.start, b.start)
+        assert a.resampled == b.resampled
+        np.testing.assert_array_equal(a.theta, b.theta)
+        assert a.iterations == b.iterations
+
+
+def test_an_unknown_executor_is_refused():
+    with pytest.raises(PetabError, match="executor must be one of serial, processes"):
+        fit_petab(FailingQuadratic(), n_starts=1, executor="ray")
