@@ -156,8 +156,7 @@ def fit_petab(
             f"method {method!r} fits least squares, but this objective has no least-squares "
             f"form: {reason}; use 'lbfgsb' or 'fides'."
         )
-    lower, upper = problem.bounds
-    lower, upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+    lower, upper = _box(problem)
     starts = np.asarray(latin_hypercube(jr.key(seed), n_starts, lower, upper))
     if include_nominal:
         starts = np.vstack([np.asarray(problem.nominal_theta)[None], starts])
@@ -208,7 +207,7 @@ def _fit_start(
     """Start `index` of a multistart: its first feasible point (the start or a uniform redraw
     where the objective is finite), then the local fit from there."""
     t0 = time.perf_counter()
-    lower, upper = (np.asarray(b, dtype=float) for b in problem.bounds)
+    lower, upper = _box(problem)
     rng = np.random.default_rng((options.seed, index))
     start = np.asarray(start, dtype=float)
     value, resampled = float(problem.objective(start)), 0
@@ -232,16 +231,7 @@ def _fit_start(
             "fides": _fides,
             "fides-hybrid": functools.partial(_fides, hybrid=True),
         }[options.method]
-        fit = local(
-            problem,
-            start,
-            value,
-            lower,
-            upper,
-            options.max_iterations,
-            options.tol,
-            options.restarts,
-        )
+        fit = local(problem, start, value, options)
     fit.method, fit.resampled, fit.index = options.method, resampled, index
     fit.seconds = time.perf_counter() - t0
     return fit
@@ -274,18 +264,26 @@ def _fit_in_worker(index: int, start: np.ndarray, options: _StartOptions) -> Pet
     return _fit_start(_WORKER["problem"], index, start, options)
 
 
+def _box(problem: PetabProblem) -> tuple[np.ndarray, np.ndarray]:
+    """The bounds of theta (parameter scale) as float arrays."""
+    lower, upper = problem.bounds
+    return np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+
+
+def _inside(start: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """`start` moved strictly inside the box (by 1e-10 of its width where it is on a bound):
+    interior trust-region methods (TRF, Fides) need a strictly feasible start."""
+    margin = 1e-10 * (upper - lower)
+    return np.clip(start, lower + margin, upper - margin)
+
+
 def _trust_region(
-    problem: PetabProblem,
-    start: np.ndarray,
-    value: float,
-    lower: np.ndarray,
-    upper: np.ndarray,
-    max_iterations: int,
-    tol: float,
-    restarts: int,
+    problem: PetabProblem, start: np.ndarray, value: float, options: _StartOptions
 ) -> PetabFit:
     """One trust-region reflective least-squares fit from `start`."""
-    del value, restarts
+    del value
+    lower, upper = _box(problem)
+    tol = options.tol
 
     def residuals(theta: np.ndarray) -> np.ndarray:
         r = np.asarray(problem.residuals(theta), dtype=float)
@@ -298,8 +296,7 @@ def _trust_region(
         # rows of a (rare) non-finite derivative carry no curvature information
         return np.where(np.isfinite(jac), jac, 0.0)
 
-    # the TRF iterate stays strictly inside the bounds; a start on a bound moves in by 1e-10
-    theta0 = np.clip(start, lower + 1e-10 * (upper - lower), upper - 1e-10 * (upper - lower))
+    theta0 = _inside(start, lower, upper)
     result = least_squares(
         residuals,
         theta0,
@@ -310,7 +307,7 @@ def _trust_region(
         ftol=tol,
         xtol=tol,
         gtol=tol,
-        max_nfev=max_iterations,
+        max_nfev=options.max_iterations,
     )
     final = float(problem.objective(result.x))
     return PetabFit(
@@ -326,17 +323,12 @@ def _trust_region(
 
 
 def _lbfgsb(
-    problem: PetabProblem,
-    start: np.ndarray,
-    value: float,
-    lower: np.ndarray,
-    upper: np.ndarray,
-    max_iterations: int,
-    tol: float,
-    restarts: int,
+    problem: PetabProblem, start: np.ndarray, value: float, options: _StartOptions
 ) -> PetabFit:
     """One L-BFGS-B fit from `start` (objective `value` there), restarted after a failed
     line search."""
+    lower, upper = _box(problem)
+    max_iterations, tol = options.max_iterations, options.tol
     last = [value]  # the latest finite objective value
     failed: set[bytes] = set()  # points where the solve failed
 
@@ -365,7 +357,7 @@ def _lbfgsb(
     result = local_fit(start)
     iterations, evaluations, restarted = int(result.nit), int(result.nfev), 0
     while (
-        restarted < restarts
+        restarted < options.restarts
         and result.status == 2  # L-BFGS-B's abnormal end: its line search failed
         and iterations < max_iterations
     ):
@@ -396,17 +388,14 @@ def _fides(
     problem: PetabProblem,
     start: np.ndarray,
     value: float,
-    lower: np.ndarray,
-    upper: np.ndarray,
-    max_iterations: int,
-    tol: float,
-    restarts: int,
+    options: _StartOptions,
     hybrid: bool = False,
 ) -> PetabFit:
     """One Fides fit from `start`: BFGS, or (`hybrid`) Gauss–Newton switching to BFGS."""
     import fides
 
-    del value, tol, restarts
+    del value
+    lower, upper = _box(problem)
     counts = [0]
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -434,8 +423,7 @@ def _fides(
         fun, update = gauss_newton, fides.HybridFixed(happ=fides.BFGS(), switch_iteration=20)
     else:
         fun, update = objective, fides.BFGS()
-    # Fides iterates strictly inside the bounds; a start on a bound moves in by 1e-10
-    theta0 = np.clip(start, lower + 1e-10 * (upper - lower), upper - 1e-10 * (upper - lower))
+    theta0 = _inside(start, lower, upper)
     optimizer = fides.Optimizer(
         fun,
         ub=upper,
@@ -443,7 +431,7 @@ def _fides(
         verbose=logging.ERROR,
         hessian_update=update,
         options={
-            fides.Options.MAXITER: max_iterations,
+            fides.Options.MAXITER: options.max_iterations,
             # as in Fides' own benchmark: stop on the step length only. On Crauste, a relative
             # objective test (even 1e-10) ends fits that creep along a flat valley towards the
             # optimum (docs/benchmarks.md).
