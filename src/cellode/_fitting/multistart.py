@@ -120,9 +120,38 @@ def _run_start(
     return leaves, meta
 
 
-def _init_worker(x64: bool) -> None:
-    """Set the precision before any task's arrays are unpickled in a worker process."""
-    jax.config.update("jax_enable_x64", x64)
+_WORKER_SETTINGS = (
+    "jax_enable_x64",
+    "jax_compilation_cache_dir",
+    "jax_persistent_cache_min_compile_time_secs",
+)
+
+
+def jax_settings() -> dict[str, Any]:
+    """This process's precision and persistent compilation cache, for worker processes: with the
+    same cache, a worker loads what this process compiled instead of compiling it again."""
+    return {name: getattr(jax.config, name) for name in _WORKER_SETTINGS}
+
+
+def apply_jax_settings(settings: dict[str, Any]) -> None:
+    """Take the settings of `jax_settings()` (in a worker, before any array is unpickled)."""
+    for name, value in settings.items():
+        if value is not None:
+            jax.config.update(name, value)
+
+
+def _settings_env(settings: dict[str, Any]) -> dict[str, str]:
+    """The same settings as environment variables (read when JAX starts, e.g. in Ray tasks),
+    with equinox's error mode, which decides whether compiled functions can be cached."""
+    env = {name.upper(): str(value) for name, value in settings.items() if value is not None}
+    if "EQX_ON_ERROR" in os.environ:
+        env["EQX_ON_ERROR"] = os.environ["EQX_ON_ERROR"]
+    return env
+
+
+def _init_worker(settings: dict[str, Any]) -> None:
+    """Set the precision and compilation cache before any task's arrays are unpickled."""
+    apply_jax_settings(settings)
 
 
 def _rebuild(like: Estimate, leaves: list[np.ndarray], meta: dict[str, Any]) -> FitResult:
@@ -170,7 +199,10 @@ def multistart(
         _check_picklable(problem, estimate)
         context = multiprocessing.get_context("spawn")  # never fork a process that runs XLA
         pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(x64,)
+            max_workers=workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(jax_settings(),),
         )
         with pool:
             futures = [pool.submit(_run_start, problem, s, method, options, x64) for s in starts]
@@ -191,8 +223,9 @@ def _run_on_ray(problem, starts, method, options, x64, workers):
         ) from None
     if not ray.is_initialized():
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-    # Arrays are unpickled before the task runs: the precision must be set when JAX starts.
-    env = {"JAX_ENABLE_X64": "1" if x64 else "0"}
+    # Arrays are unpickled before the task runs: the precision (and the compilation cache) must
+    # be set when JAX starts.
+    env = {**_settings_env(jax_settings()), "JAX_ENABLE_X64": "1" if x64 else "0"}
     task = ray.remote(_run_start).options(runtime_env={"env_vars": env})
     problem_ref = ray.put(problem)
     return ray.get([task.remote(problem_ref, s, method, options, x64) for s in starts])

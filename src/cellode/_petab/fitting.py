@@ -46,13 +46,12 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
-import jax
 import jax.random as jr
 import numpy as np
 from matplotlib.figure import Figure
 from scipy.optimize import least_squares, minimize
 
-from .._fitting.multistart import latin_hypercube
+from .._fitting.multistart import apply_jax_settings, jax_settings, latin_hypercube
 from .errors import PetabError
 from .problem import PetabProblem
 
@@ -175,7 +174,7 @@ def fit_petab(
             max_workers=workers,
             mp_context=context,
             initializer=_init_worker,
-            initargs=(pickle.dumps(problem), _jax_settings()),
+            initargs=(pickle.dumps(problem), jax_settings()),
         )
         with pool:
             futures = {
@@ -240,23 +239,11 @@ def _fit_start(
 _WORKER: dict[str, PetabProblem] = {}  # the problem of this worker process
 
 
-def _jax_settings() -> dict[str, object]:
-    """This process's precision and persistent compilation cache, for the worker processes."""
-    names = (
-        "jax_enable_x64",
-        "jax_compilation_cache_dir",
-        "jax_persistent_cache_min_compile_time_secs",
-    )
-    return {name: getattr(jax.config, name) for name in names}
-
-
 def _init_worker(problem: bytes, settings: dict[str, object]) -> None:
     """Take the parent's JAX settings (the precision before the problem's arrays are unpickled;
     its compilation cache, so workers reuse what it compiled) and keep the problem, so the
     worker compiles its objective at most once for all the starts it runs."""
-    for name, value in settings.items():
-        if value is not None:
-            jax.config.update(name, value)
+    apply_jax_settings(settings)
     _WORKER["problem"] = pickle.loads(problem)
 
 
