@@ -20,9 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import diffrax
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -38,7 +36,6 @@ from .measurements import (
     stack_placeholders,
     time_and_value,
 )
-from .preequilibration import steady_state
 
 if TYPE_CHECKING:
     from .conditions import Pool
@@ -334,9 +331,9 @@ class ExperimentGroup(eqx.Module):
     ) -> tuple[Float[Array, "N n"], Float[Array, "N P"], Array]:
         """States and model constants at every output of the batch (experiment-major), and
         whether every solve succeeded."""
-        from .objective import flatten, solve
+        from .objective import flatten
 
-        model, settings = objective.model, objective.settings
+        model = objective.model
         p0 = pool[self.base]
         x0 = model.value.initial_state(p0)
         n_exp = len(self.plans)
@@ -358,31 +355,24 @@ class ExperimentGroup(eqx.Module):
                 new_p.append(p)
             return jnp.stack(new_x), jnp.stack(new_p)
 
-        def settle(ps: Array, xs: Array) -> tuple[Array, Array]:
-            return jax.vmap(lambda p, x: steady_state(model, p, x, settings, sensitivity, solve))(
-                ps, xs
-            )
-
         if self.has_preeq:
             changes = [plan.preequilibration or () for plan in self.plans]
             xs, ps = apply(changes, jnp.zeros(n_exp, x0.dtype), xs, ps)
-            xs, good = settle(ps, xs)
-            ok = ok & jnp.all(good)
+            xs, good = objective.settle(ps, xs, sensitivity)
+            ok = ok & good
         parts: list[tuple[Array, Array]] = []
         for k, width in enumerate(self.widths):
             t0 = self.starts[k]
             xs, ps = apply([plan.changes[k] for plan in self.plans], t0, xs, ps)
             if k + 1 < len(self.widths) or self.solve_last:
-                out = jax.vmap(
-                    lambda p, x, ts, t: solve(model, p, x, ts, settings, sensitivity, t)
-                )(ps, xs, self.grids[k], t0)
-                ok = ok & jnp.all(out.result == diffrax.RESULTS.successful)
+                out, good = objective.solve_batch(ps, xs, self.grids[k], sensitivity, t0)
+                ok = ok & good
                 if width:
-                    parts.append((out.xs[:, :width], ps))
-                xs = out.xs[:, -1]
+                    parts.append((out[:, :width], ps))
+                xs = out[:, -1]
         if self.has_steady:
-            x_ss, good = settle(ps, xs)
-            ok = ok & jnp.all(good)
+            x_ss, good = objective.settle(ps, xs, sensitivity)
+            ok = ok & good
             parts.append((x_ss[:, None, :], ps))
         states = jnp.concatenate([x for x, _ in parts], axis=1)
         constants = jnp.concatenate(

@@ -4,7 +4,7 @@ Starts are Latin-hypercube samples of the box of parameter bounds (on the parame
 PEtab intends: log-scaled parameters are sampled uniformly in log), via cellode's
 `latin_hypercube`. All starts share one compiled objective, so compile time is paid once.
 
-Two local methods:
+Local methods:
 
 * `"lbfgsb"`: bounded quasi-Newton (L-BFGS-B) with the exact gradient of
   `PetabProblem.objective_and_gradient`; for every objective (Laplace noise, any prior). A fit
@@ -17,9 +17,9 @@ Two local methods:
   model J^T J. A trial point where a solve fails has infinite residuals; the trust region
   shrinks. On Boehm and Crauste it did not beat L-BFGS-B (docs/benchmarks.md): SciPy's TRF
   creeps along the bounds (most fits end at the evaluation limit), so it is not the default.
-* `"fides"` (the default): the interior trust-region reflective method of Fides (Fröhlich & Sorger 2022, the
-  default optimiser of pyPESTO) with a BFGS Hessian approximation and the exact gradient; for
-  every objective. A trial point where a solve fails has an infinite objective, so the trust
+* `"fides"` (the default): the interior trust-region reflective method of Fides (Fröhlich &
+  Sorger 2022; the optimiser PEtab benchmark studies run through pyPESTO) with a BFGS Hessian
+  approximation and the exact gradient; for every objective. A trial point where a solve fails has an infinite objective, so the trust
   region shrinks instead of the fit ending. As in Fides' own benchmark, a fit stops only when
   its step falls below 1e-6 (in Fides' scaled coordinates) or at `max_iterations`: no test on
   the objective or gradient, which on Crauste ended fits that creep along a flat valley. On
@@ -147,9 +147,9 @@ def fit_petab(
         raise ValueError(f"unknown method {method!r}; use one of {', '.join(METHODS)}.")
     if executor not in EXECUTORS:
         raise PetabError(f"executor must be one of {', '.join(EXECUTORS)}; got {executor!r}.")
-    if method == "auto":
-        method = "trust-region" if problem.least_squares_form is None else "lbfgsb"
     reason = problem.least_squares_form
+    if method == "auto":
+        method = "trust-region" if reason is None else "lbfgsb"
     if method in ("trust-region", "fides-hybrid") and reason is not None:
         raise PetabError(
             f"method {method!r} fits least squares, but this objective has no least-squares "
@@ -381,7 +381,6 @@ def _fides(
     """One Fides fit from `start`: BFGS, or (`hybrid`) Gauss–Newton switching to BFGS."""
     import fides
 
-    del value
     lower, upper = _box(problem)
     counts = [0]
 
@@ -406,7 +405,7 @@ def _fides(
 
     if hybrid:
         r0 = np.asarray(problem.residuals(start), dtype=float)
-        offset = float(problem.objective(start)) - 0.5 * float(r0 @ r0)
+        offset = value - 0.5 * float(r0 @ r0)
         fun, update = gauss_newton, fides.HybridFixed(happ=fides.BFGS(), switch_iteration=20)
     else:
         fun, update = objective, fides.BFGS()
@@ -428,15 +427,15 @@ def _fides(
             fides.Options.XTOL: 1e-6,
         },
     )
-    _, theta, _, _ = optimizer.minimize(theta0)
-    final = float(problem.objective(theta))
+    # the objective at the returned theta (Fides accepts only finite values)
+    final, theta, _, _ = optimizer.minimize(theta0)
     return PetabFit(
         start=np.asarray(start),
         theta=np.asarray(theta),
-        value=final if math.isfinite(final) else math.inf,
+        value=float(final),
         iterations=int(optimizer.iteration),
         evaluations=counts[0],
-        message=f"{optimizer.exitflag.name}",
+        message=optimizer.exitflag.name,
         seconds=0.0,
         method="fides-hybrid" if hybrid else "fides",
     )

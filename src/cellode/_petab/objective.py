@@ -138,7 +138,6 @@ class GroupArrays(eqx.Module):
     ) -> tuple[Float[Array, "N n"], Float[Array, "N P"], Array]:
         """States and model constants at every output of the batch (simulation-major), and
         whether every solve succeeded."""
-        model, settings = objective.model, objective.settings
         p_sim, x_sim = jax.vmap(lambda pi, si: objective.initial(pool, pi, si))(
             self.p_sim, self.species_sim
         )
@@ -147,25 +146,19 @@ class GroupArrays(eqx.Module):
             p_pre, x_pre0 = jax.vmap(lambda pi, si: objective.initial(pool, pi, si))(
                 self.p_pre, self.species_pre
             )
-            x_pre, good = jax.vmap(
-                lambda p, x: steady_state(model, p, x, settings, sensitivity, solve)
-            )(p_pre, x_pre0)
-            ok = ok & jnp.all(good)
+            x_pre, good = objective.settle(p_pre, x_pre0, sensitivity)
+            ok = ok & good
             x_sim = jnp.where(self.reinit, x_sim, x_pre)
         parts = []
         x_last = x_sim
         if self.has_dynamic:
-            out = jax.vmap(lambda p, x, ts: solve(model, p, x, ts, settings, sensitivity))(
-                p_sim, x_sim, self.ts
-            )
-            ok = ok & jnp.all(out.result == diffrax.RESULTS.successful)
-            parts.append(out.xs)
-            x_last = out.xs[:, -1]
+            xs, good = objective.solve_batch(p_sim, x_sim, self.ts, sensitivity)
+            ok = ok & good
+            parts.append(xs)
+            x_last = xs[:, -1]
         if self.has_steady:
-            x_ss, good = jax.vmap(
-                lambda p, x: steady_state(model, p, x, settings, sensitivity, solve)
-            )(p_sim, x_last)
-            ok = ok & jnp.all(good)
+            x_ss, good = objective.settle(p_sim, x_last, sensitivity)
+            ok = ok & good
             parts.append(x_ss[:, None, :])
         xs = jnp.concatenate(parts, axis=1)
         ps = jnp.broadcast_to(p_sim[:, None, :], (*xs.shape[:2], p_sim.shape[-1]))
@@ -216,6 +209,32 @@ class Objective(eqx.Module):
         values = jnp.where(species_index >= 0, pool[jnp.maximum(species_index, 0)], jnp.nan)
         overrides = {s: values[i] for i, s in enumerate(self.species_ids)}
         return p, self.model.value.initial_state(p, overrides)
+
+    def solve_batch(
+        self,
+        ps: Float[Array, "U P"],
+        xs: Float[Array, "U n"],
+        grids: Float[Array, "U T"],
+        sensitivity: AbstractSensitivity,
+        t0: Float[Array, " U"] | None = None,
+    ) -> tuple[Float[Array, "U T n"], Array]:
+        """x on each simulation's grid from its (p, x) at t0 (default 0), one vmapped solve;
+        and whether every solve succeeded."""
+        t0 = jnp.zeros(xs.shape[0], xs.dtype) if t0 is None else t0
+        out = jax.vmap(
+            lambda p, x, ts, t: solve(self.model, p, x, ts, self.settings, sensitivity, t)
+        )(ps, xs, grids, t0)
+        return out.xs, jnp.all(out.result == diffrax.RESULTS.successful)
+
+    def settle(
+        self, ps: Float[Array, "U P"], xs: Float[Array, "U n"], sensitivity: AbstractSensitivity
+    ) -> tuple[Float[Array, "U n"], Array]:
+        """The steady state reached from each (p, x), one vmapped solve; and whether every
+        simulation reached it."""
+        x_ss, good = jax.vmap(
+            lambda p, x: steady_state(self.model, p, x, self.settings, sensitivity, solve)
+        )(ps, xs)
+        return x_ss, jnp.all(good)
 
     def environment(self, pool: Array, t: Array, x: Array, p: Array) -> dict[str, Array]:
         """The names a PEtab formula may use at (t, x, p): parameter-table ids, the model's
