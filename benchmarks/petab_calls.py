@@ -1,0 +1,81 @@
+"""Fastest and median wall time of one PEtab objective call, and forward vs adjoint gradients.
+
+    PYTHONPATH=src python benchmarks/petab_calls.py [--calls 30] [MODEL ...]
+
+For each model at its nominal parameters: the fastest and the median of `--calls` timed calls
+(after a first, compiling call) of nllh, of nllh + gradient by the checkpointed adjoint and by
+forward sensitivities, in ms; and the two gradients' largest relative difference and the ratio
+adjoint / forward of every entry (a ratio that is the same in every entry means the same
+direction, a different length). Prints one JSON line. For before/after comparisons run it
+alternately with `PYTHONPATH=<other checkout>/src`: on a noisy machine the fastest call is the
+steadiest statistic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from _timing import block
+
+MODELS = ["Boehm_JProteomeRes2014", "Crauste_CellSystems2017"]
+
+
+def fastest_and_median_ms(fn, calls: int) -> tuple[float, float]:
+    block(fn())
+    samples = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        block(fn())
+        samples.append(1e3 * (time.perf_counter() - start))
+    return round(min(samples), 2), round(statistics.median(samples), 2)
+
+
+def measure(cellode, problem, calls: int) -> dict:
+    """Call times and the forward/adjoint gradient comparison at the nominal parameters."""
+    forward = problem.with_sensitivity(cellode.ForwardSensitivity())
+    theta = np.asarray(problem.nominal_theta)
+    functions = {
+        "nllh": lambda: problem.nllh(theta),
+        "adjoint": lambda: problem.nllh_and_gradient(theta),
+        "forward": lambda: forward.nllh_and_gradient(theta),
+    }
+    out = {label: fastest_and_median_ms(fn, calls) for label, fn in functions.items()}
+    g_adj = np.asarray(problem.nllh_and_gradient(theta)[1])
+    g_fwd = np.asarray(forward.nllh_and_gradient(theta)[1])
+    scale = np.maximum(np.abs(g_fwd), 1e-12)
+    out["gradient max rel diff"] = float(np.max(np.abs(g_adj - g_fwd) / scale))
+    out["adjoint / forward"] = [round(float(r), 3) for r in g_adj / g_fwd]
+    return out
+
+
+def main() -> None:
+    jax.config.update("jax_enable_x64", True)
+    import cellode
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("models", nargs="*", default=MODELS)
+    parser.add_argument("--calls", type=int, default=30)
+    args = parser.parse_args()
+    root = Path(__file__).resolve().parent.parent
+    data = Path(os.environ.get("CELLODE_SHARED_DATA", root.parent / "shared" / "data"))
+    out = {
+        name: measure(
+            cellode,
+            cellode.load_petab(data / "petab" / "benchmark" / name / f"{name}.yaml"),
+            args.calls,
+        )
+        for name in args.models
+    }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
