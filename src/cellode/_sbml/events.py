@@ -30,7 +30,7 @@ import scipy.integrate
 from jaxtyping import ArrayLike, Float
 
 from .errors import SbmlError
-from .mathml import evaluate
+from .event_rules import EventRules
 from .model import SbmlModel
 
 
@@ -42,7 +42,6 @@ class _Compiled:
     """The jit-compiled pieces of one model for the stepping loop."""
 
     def __init__(self, model: SbmlModel):
-        s = model.structure
         self.model = model
 
         def rhs(t, x, p):
@@ -50,109 +49,17 @@ class _Compiled:
 
         self.f = jax.jit(rhs)
         self.jac = jax.jit(jax.jacfwd(rhs, argnums=1))
-        self.events = s.events
-        if not s.events:
+        rules = EventRules(model)
+        self.events = rules.events
+        if not rules.events:
             return
-
-        def triggers(t, x, p):
-            env = model._run_env(t, x, p)
-            return jnp.stack([evaluate(e.trigger, env.get, env.rate, t) != 0.0 for e in s.events])
-
-        def side(t, x, p):
-            env = model._run_env(t, x, p)
-            pri = [
-                jnp.asarray(-jnp.inf)
-                if e.priority is None
-                else evaluate(e.priority, env.get, env.rate, t)
-                for e in s.events
-            ]
-            dl = [
-                jnp.asarray(0.0) if e.delay is None else evaluate(e.delay, env.get, env.rate, t)
-                for e in s.events
-            ]
-            return jnp.stack(pri), jnp.stack(dl)
-
-        def values(t, x, p):
-            env = model._run_env(t, x, p)
-            return tuple(
-                jnp.stack([evaluate(a, env.get, env.rate, t) for _, a in e.assignments])
-                if e.assignments
-                else jnp.zeros(0)
-                for e in s.events
-            )
-
-        def roots(t, x, p):
-            env = model._run_env(t, x, p)
-            return jnp.stack(
-                [evaluate(_root_expr(e.trigger), env.get, env.rate, t) for e in s.events]
-            )
-
-        self.triggers = jax.jit(triggers)
-        self.roots = jax.jit(roots)
-        self.side = jax.jit(side)
-        self.values = jax.jit(values)
-        self.apply = [jax.jit(_applier(model, e.assignments)) for e in s.events]
-
-
-def _root_expr(e):
-    """A continuous function positive where the condition `e` holds, for the root finder:
-    a - b for a > b (and >=), b - a for a < b, min/max for and/or, minus for not; any other
-    condition becomes (e ? 1 : 0) - 1/2, a jump the root finder brackets as well."""
-    if e[0] == "op":
-        op, args = e[1], e[2]
-        if op in ("gt", "geq") and len(args) == 2:
-            return ("op", "minus", (args[0], args[1]))
-        if op in ("lt", "leq") and len(args) == 2:
-            return ("op", "minus", (args[1], args[0]))
-        if op == "and" and args:
-            return ("op", "min", tuple(_root_expr(a) for a in args))
-        if op == "or" and args:
-            return ("op", "max", tuple(_root_expr(a) for a in args))
-        if op == "not" and len(args) == 1:
-            return ("op", "neg", (_root_expr(args[0]),))
-    return ("op", "minus", (("op", "neq", (e, ("c", 0.0))), ("c", 0.5)))
-
-
-def _applier(model: SbmlModel, assignments):
-    """apply(t, x, p, values) -> x after the event's assignments (SBML units -> state)."""
-    s = model.structure
-    index = {k: i for i, k in enumerate(s.state_ids)}
-
-    assigned = {target for target, _ in assignments}
-    # Species values are assigned (in their SBML units) with the compartment sizes before the
-    # event; a concentration-valued state (rate-rule species) in a compartment the event
-    # resizes then keeps its amount: c_new = c * V_old / V_new (as the test suite expects).
-    rescaled = [
-        (index[sid], comp)
-        for sid, comp in s.species_compartment.items()
-        if comp in assigned
-        and sid in index
-        and not s.state_is_amount[index[sid]]
-        and sid not in s.amount_valued
-    ]
-
-    def apply(t, x, p, vals):
-        before = model._run_env(t, x, p)
-        old_sizes = {comp: before.get(comp) for _, comp in rescaled}
-        # Value states (compartments, parameters, rate-rule species) take their new values;
-        # species amounts are then set from concentrations times the sizes before the event.
-        for k, (target, _) in enumerate(assignments):
-            i = index.get(target)
-            if i is not None and not s.state_is_amount[i]:
-                x = x.at[i].set(vals[k])
-        env = model._run_env(t, x, p)
-        for i, comp in rescaled:
-            x = x.at[i].multiply(old_sizes[comp] / env.get(comp))
-        for k, (target, _) in enumerate(assignments):
-            i = index.get(target)
-            if i is not None and s.state_is_amount[i]:
-                if target in s.amount_valued:
-                    x = x.at[i].set(vals[k])
-                else:
-                    x = x.at[i].set(vals[k] * before.get(s.species_compartment[target]))
-        return x
-
-    return apply
+        self.triggers = jax.jit(rules.triggers)
+        self.roots = jax.jit(rules.roots)
+        self.side = jax.jit(lambda t, x, p: (rules.priorities(t, x, p), rules.delays(t, x, p)))
+        self.values = jax.jit(rules.values)
+        self.apply = [
+            jax.jit(lambda t, x, p, v, e=e: rules.apply(e, t, x, p, v)) for e in range(len(rules))
+        ]
 
 
 def simulate_sbml(
