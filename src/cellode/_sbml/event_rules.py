@@ -1,8 +1,8 @@
 """The parts of SBML events as pure JAX functions of (t, x, p).
 
-`EventRules` is what both event simulations use: `simulate_sbml` (jit-compiled pieces around
-SciPy's root-finding solver) and the differentiable event solve of the PEtab objective
-(`cellode._petab.event_solve`). For each event it gives
+`EventRules` is what an event simulation needs, written once: `simulate_sbml` jit-compiles
+these pieces around SciPy's root-finding solver, and a differentiable event solve can trace
+them. For each event it gives
 
 - `triggers`: the truth value of every trigger;
 - `roots`: a continuous function per trigger, positive where the trigger holds (a - b for a
@@ -92,10 +92,6 @@ class EventRules:
     def apply(self, event: int, t, x, p, values: Array) -> Array:
         """The state after event `event` assigned `values` at time t."""
         return self._apply[event](t, x, p, values)
-
-    def execute(self, event: int, t, x, p) -> Array:
-        """The state after event `event` runs at (t, x, p), its values computed now."""
-        return self._apply[event](t, x, p, self.values(t, x, p)[event])
 
 
 def _applier(model: SbmlModel, assignments) -> Callable:

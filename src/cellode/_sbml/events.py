@@ -22,6 +22,7 @@ gradients of event-free models).
 from __future__ import annotations
 
 import itertools
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -57,9 +58,7 @@ class _Compiled:
         self.roots = jax.jit(rules.roots)
         self.side = jax.jit(lambda t, x, p: (rules.priorities(t, x, p), rules.delays(t, x, p)))
         self.values = jax.jit(rules.values)
-        self.apply = [
-            jax.jit(lambda t, x, p, v, e=e: rules.apply(e, t, x, p, v)) for e in range(len(rules))
-        ]
+        self.apply = [jax.jit(partial(rules.apply, e)) for e in range(len(rules))]
 
 
 def simulate_sbml(
