@@ -48,7 +48,9 @@ def test_serial_multistart_finds_the_optimum_from_every_start(decay_problem):
     assert fig.axes[0].get_yscale() == "log"
 
 
-@pytest.mark.parametrize("executor", ["processes", "ray"])
+# Ray starts its own cluster (~20 s) and recompiles in each of its workers: `slow`. The process
+# pool checks the same contract (a pickled problem, the serial result) in the default suite.
+@pytest.mark.parametrize("executor", ["processes", pytest.param("ray", marks=pytest.mark.slow)])
 def test_parallel_executors_match_serial(decay_problem, executor):
     problem, estimate = decay_problem
     kwargs = dict(n_starts=2, lower=-3.0, upper=1.0, key=jax.random.key(1), workers=2)

@@ -2,6 +2,8 @@
 
 Boehm estimates the noise of all its observables, so its residual vector carries a noise residual
 sqrt(log(2 pi sigma^2) + NOISE_OFFSET) for every row: 1/2 |r|^2 = -log L + NOISE_OFFSET M / 2.
+The Jacobian is checked on PEtab test case 0015 (one observable, estimated noise) in the default
+suite and on Boehm (11 parameters, three noise parameters) as a `slow` check.
 """
 
 from __future__ import annotations
@@ -40,18 +42,41 @@ def test_half_squared_residuals_are_the_nllh_plus_a_constant(boehm, point):
         assert 0.5 * r @ r == pytest.approx(float(boehm.nllh(theta)) + 0.5 * NOISE_OFFSET * m)
 
 
-def test_jacobian_is_the_derivative_of_the_residuals(boehm, point):
-    r, jac = boehm.residuals_and_jacobian(point)
+@pytest.fixture(scope="module")
+def case_0015(shared_data) -> cellode.PetabProblem:
+    """Two species A <-> B, observable A, its noise sd an estimated parameter."""
+    folder = shared_data / "petab_testsuite" / "cases" / "v1.0.0" / "sbml" / "0015"
+    return cellode.load_petab(folder / "_0015.yaml")
+
+
+@pytest.fixture(
+    params=["0015", pytest.param("boehm", marks=pytest.mark.slow)], ids=["case0015", "boehm"]
+)
+def problem_and_point(request) -> tuple[cellode.PetabProblem, np.ndarray, tuple[int, ...]]:
+    """A problem with estimated noise, a point away from its optimum, the columns to difference."""
+    if request.param == "boehm":
+        return request.getfixturevalue("boehm"), request.getfixturevalue("point"), (0, 4, 8)
+    problem = request.getfixturevalue("case_0015")
+    point = np.asarray(problem.nominal_theta) * np.array([1.3, 1.0, 0.7, 1.2, 0.4])
+    point[1] = 0.25  # b0 = 0 at the nominal values
+    return problem, point, tuple(range(len(point)))
+
+
+def test_jacobian_is_the_derivative_of_the_residuals(problem_and_point):
+    problem, point, columns = problem_and_point
+    r, jac = problem.residuals_and_jacobian(point)
     r, jac = np.asarray(r), np.asarray(jac)
-    np.testing.assert_allclose(r, np.asarray(boehm.residuals(point)), rtol=1e-12)
+    np.testing.assert_allclose(r, np.asarray(problem.residuals(point)), rtol=1e-12)
     # J^T r is the gradient of 1/2 |r|^2, i.e. of -log L
-    _, grad = boehm.nllh_and_gradient(point)
+    _, grad = problem.nllh_and_gradient(point)
     np.testing.assert_allclose(jac.T @ r, np.asarray(grad), rtol=1e-4, atol=1e-4)
     h = 1e-5
-    for j in (0, 4, 8):
+    for j in columns:
         e = np.zeros_like(point)
         e[j] = h
-        central = np.asarray(boehm.residuals(point + e)) - np.asarray(boehm.residuals(point - e))
+        central = np.asarray(problem.residuals(point + e)) - np.asarray(
+            problem.residuals(point - e)
+        )
         np.testing.assert_allclose(jac[:, j], central / (2 * h), rtol=1e-4, atol=1e-6)
 
 

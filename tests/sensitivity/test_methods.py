@@ -43,10 +43,10 @@ def decay_grad(k, x0, ts, weights, sensitivity):
 
 
 @pytest.mark.parametrize("name", list(METHODS))
-@pytest.mark.parametrize("n_obs", [1, 10, 200])
+@pytest.mark.parametrize("n_obs", [1, 200])
 def test_linear_decay_matches_analytic_gradient(name, n_obs):
     """x_i' = -k_i x_i, L = sum_k w_k . x(t_k)^2: dL/dk_i = sum_k -2 w t_k x_i(t_k)^2,
-    dL/dx0_i = sum_k 2 w x_i(t_k) e^{-k_i t_k}. Observations at 1, 10 and 200 times."""
+    dL/dx0_i = sum_k 2 w x_i(t_k) e^{-k_i t_k}. Observations at 1 and at 200 times."""
     ts = jnp.linspace(0.5, 4.0, n_obs)
     weights = jnp.linspace(1.0, 2.0, 2 * n_obs).reshape(n_obs, 2)
     grad_k, grad_x0 = decay_grad(K, X0, ts, weights, METHODS[name])
