@@ -6,7 +6,10 @@ For each model at its nominal parameters: the fastest and the median of `--calls
 (after a first, compiling call) of nllh, of nllh + gradient by the checkpointed adjoint and by
 forward sensitivities, in ms; and the two gradients' largest relative difference and the ratio
 adjoint / forward of every entry (a ratio that is the same in every entry means the same
-direction, a different length). Prints one JSON line. For before/after comparisons run it
+direction, a different length). Where the objective is a sum of squares, also the residual
+Jacobian (`residuals_and_jacobian`) in forward mode (what it uses with no more parameters than
+measurements) and in reverse mode through the adjoint: first (compiling) call in s, fastest and
+median call in ms, and the two matrices' largest relative difference. Prints one JSON line. For before/after comparisons run it
 alternately with `PYTHONPATH=<other checkout>/src`: on a noisy machine the fastest call is the
 steadiest statistic.
 """
@@ -23,7 +26,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from _timing import block
+from _timing import block, first_call_seconds
 
 MODELS = ["Boehm_JProteomeRes2014", "Crauste_CellSystems2017"]
 
@@ -53,6 +56,31 @@ def measure(cellode, problem, calls: int) -> dict:
     scale = np.maximum(np.abs(g_fwd), 1e-12)
     out["gradient max rel diff"] = float(np.max(np.abs(g_adj - g_fwd) / scale))
     out["adjoint / forward"] = [round(float(r), 3) for r in g_adj / g_fwd]
+    if problem.least_squares_form is None:
+        out |= jacobians(cellode, problem, theta, calls)
+    return out
+
+
+def jacobians(cellode, problem, theta, calls: int) -> dict:
+    """The residual Jacobian in forward mode and in reverse mode through the adjoint."""
+    from cellode._petab.problem import _residuals_and_jacobian
+
+    objective, theta = problem._objective, jax.numpy.asarray(theta)
+    modes = {"forward": cellode.ForwardSensitivity(), "reverse": cellode.CheckpointedAdjoint()}
+    out, matrices = {}, {}
+    for label, sensitivity in modes.items():
+
+        def call(sensitivity=sensitivity):
+            return _residuals_and_jacobian(objective, theta, sensitivity)
+
+        out[f"jacobian {label} first call s"] = round(first_call_seconds(call), 2)
+        matrices[label] = np.asarray(call()[2])
+        out[f"jacobian {label} ms"] = fastest_and_median_ms(call, calls)
+    scale = np.max(np.abs(matrices["reverse"]))
+    out["jacobian max rel diff"] = float(
+        np.max(np.abs(matrices["forward"] - matrices["reverse"])) / scale
+    )
+    out["jacobian shape"] = list(matrices["forward"].shape)
     return out
 
 
