@@ -15,7 +15,7 @@ import cellode
 
 V1 = [f"{i:04d}" for i in range(1, 21)]
 # The default suite runs a fixed sample of features; the other cases are `slow` conformance checks
-# (`pytest -m conformance`, recorded in docs/conformance.md).
+# (`pytest -m conformance`; the full run is recorded in docs/petab.md).
 DEFAULT = ("0001", "0005", "0009", "0016")  # plain, condition overrides, preeq, log-normal
 V2 = [f"{i:04d}" for i in range(1, 33) if i != 19]
 V2_EVENTS = ("0016", "0023", "0030")  # need SBML events inside the objective

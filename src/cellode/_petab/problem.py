@@ -170,10 +170,10 @@ class PetabProblem:
 
         The Jacobian has a column per parameter and at least a row per measurement. With no more
         parameters than measurements it is forward mode (`ForwardSensitivity`: one solve carries
-        every column), whatever `sensitivity` the gradient uses: on Boehm (96 x 9) that took
-        43 ms a call against 870 ms for one batched adjoint pass per residual, and half the
-        compile time. With more parameters than measurements (large networks) it is reverse mode
-        through the problem's adjoint.
+        every column), whatever `sensitivity` the gradient uses: on Boehm (96 x 9) about 20x
+        faster per call than one batched adjoint pass per residual, at half the compile time
+        (docs/benchmarks.md). With more parameters than measurements (large networks) it is
+        reverse mode through the problem's adjoint.
         """
         theta = self._theta(theta)
         self._check_least_squares()
