@@ -9,9 +9,9 @@ adjoint / forward of every entry (a ratio that is the same in every entry means 
 direction, a different length). Where the objective is a sum of squares, also the residual
 Jacobian (`residuals_and_jacobian`) in forward mode (what it uses with no more parameters than
 measurements) and in reverse mode through the adjoint: first (compiling) call in s, fastest and
-median call in ms, and the two matrices' largest relative difference. Prints one JSON line. For before/after comparisons run it
-alternately with `PYTHONPATH=<other checkout>/src`: on a noisy machine the fastest call is the
-steadiest statistic.
+median call in ms, and the two matrices' largest relative difference. Prints one JSON line.
+For before/after comparisons run it alternately with `PYTHONPATH=<other checkout>/src`: on a
+noisy machine the fastest call is the steadiest statistic.
 """
 
 from __future__ import annotations
