@@ -135,11 +135,9 @@ def read_plans(
     for eid, by_time in periods.items():
         merged = {t: _merge(conditions, cids, exp_file, eid) for t, cids in by_time.items()}
         starts = tuple(sorted(t for t in merged if math.isfinite(t)))
-        if not starts:
-            raise PetabError(
-                f"file {exp_file}: experiment {eid!r} has no period with a finite start time; "
-                "add one (a period at -inf only pre-equilibrates)."
-            )
+        if not starts:  # only a pre-equilibration: the experiment then runs from time 0
+            merged[0.0] = ()
+            starts = (0.0,)
         plans[eid] = Plan(
             id=eid,
             preequilibration=merged.get(-math.inf),
@@ -355,23 +353,30 @@ class ExperimentGroup(eqx.Module):
                 new_p.append(p)
             return jnp.stack(new_x), jnp.stack(new_p)
 
+        triggers = objective.initial_triggers(n_exp)
         if self.has_preeq:
             changes = [plan.preequilibration or () for plan in self.plans]
-            xs, ps = apply(changes, jnp.zeros(n_exp, x0.dtype), xs, ps)
-            xs, good = objective.settle(ps, xs, sensitivity)
+            zero = jnp.zeros(n_exp, x0.dtype)
+            xs, ps = apply(changes, zero, xs, ps)
+            xs, triggers = objective.fire(zero, xs, ps, triggers)
+            xs, triggers, good = objective.settle(ps, xs, sensitivity, triggers)
             ok = ok & good
         parts: list[tuple[Array, Array]] = []
         for k, width in enumerate(self.widths):
             t0 = self.starts[k]
             xs, ps = apply([plan.changes[k] for plan in self.plans], t0, xs, ps)
+            # Events due at a period's start run after its changes (SBML time t0 semantics).
+            xs, triggers = objective.fire(t0, xs, ps, triggers)
             if k + 1 < len(self.widths) or self.solve_last:
-                out, good = objective.solve_batch(ps, xs, self.grids[k], sensitivity, t0)
+                out, triggers, good = objective.solve_batch(
+                    ps, xs, self.grids[k], sensitivity, t0, triggers
+                )
                 ok = ok & good
                 if width:
                     parts.append((out[:, :width], ps))
                 xs = out[:, -1]
         if self.has_steady:
-            x_ss, good = objective.settle(ps, xs, sensitivity)
+            x_ss, _, good = objective.settle(ps, xs, sensitivity, triggers)
             ok = ok & good
             parts.append((x_ss[:, None, :], ps))
         states = jnp.concatenate([x for x, _ in parts], axis=1)

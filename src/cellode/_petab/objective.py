@@ -8,6 +8,7 @@ an integer index array or a compile-time constant, so one trace serves every the
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import diffrax
@@ -15,15 +16,17 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Bool, Float, Int
 
 from .._models.vector_field import AbstractVectorField
+from .._sbml.event_rules import EventRules
 from .._sensitivity.base import AbstractSensitivity
 from .._simulation.problem import ODEProblem, SolveOutput
+from .event_solve import fire_due, initial_states, solve_with_events
 from .formulas import Formula
 from .noise import negative_log_likelihood, residual
 from .parameters import to_linear
-from .preequilibration import steady_state
+from .preequilibration import is_steady, steady_grid
 
 
 def flatten(a: Array) -> Array:
@@ -76,6 +79,8 @@ class SolverSettings(eqx.Module):
     max_steps: int = eqx.field(static=True, default=20_000)
     steady_state_time: float = eqx.field(static=True, default=1e6)
     steady_state_tol: float = eqx.field(static=True, default=1e-6)
+    # Room for event firings (or re-armings) per solve; None: one per event of the model.
+    max_event_stops: int | None = eqx.field(static=True, default=None)
 
 
 def controller(
@@ -97,17 +102,16 @@ def controller(
     return diffrax.ClipStepSizeController(pid, jump_ts=jumps)
 
 
-def solve(
+def make_problem(
     model: Frozen,
+    settings: SolverSettings,
     p: Array,
     x0: Array,
     ts: Array,
-    settings: SolverSettings,
-    sensitivity: AbstractSensitivity,
     t0: Array | float = 0.0,
-) -> SolveOutput:
-    """x(ts) from x(t0) = x0 under constants p, differentiable by `sensitivity`."""
-    problem = ODEProblem(
+) -> ODEProblem:
+    """The ODE problem x(ts) from x(t0) = x0 under the condition's constants p."""
+    return ODEProblem(
         ConditionField(model, p),
         None,
         x0,
@@ -118,7 +122,19 @@ def solve(
         settings.max_steps,
         None,
     )
-    return sensitivity.solve(problem)
+
+
+def solve(
+    model: Frozen,
+    p: Array,
+    x0: Array,
+    ts: Array,
+    settings: SolverSettings,
+    sensitivity: AbstractSensitivity,
+    t0: Array | float = 0.0,
+) -> SolveOutput:
+    """x(ts) from x(t0) = x0 under constants p, differentiable by `sensitivity`."""
+    return sensitivity.solve(make_problem(model, settings, p, x0, ts, t0))
 
 
 class GroupArrays(eqx.Module):
@@ -137,27 +153,34 @@ class GroupArrays(eqx.Module):
         self, objective: Objective, pool: Array, sensitivity: AbstractSensitivity
     ) -> tuple[Float[Array, "N n"], Float[Array, "N P"], Array]:
         """States and model constants at every output of the batch (simulation-major), and
-        whether every solve succeeded."""
+        whether every solve succeeded. Events run from time 0 of the pre-equilibration (their
+        trigger states carried into the simulation) or of the simulation."""
         p_sim, x_sim = jax.vmap(lambda pi, si: objective.initial(pool, pi, si))(
             self.p_sim, self.species_sim
         )
         ok = jnp.array(True)
+        zero = jnp.zeros(x_sim.shape[0], x_sim.dtype)
+        triggers = objective.initial_triggers(x_sim.shape[0])
         if self.p_pre is not None:
             p_pre, x_pre0 = jax.vmap(lambda pi, si: objective.initial(pool, pi, si))(
                 self.p_pre, self.species_pre
             )
-            x_pre, good = objective.settle(p_pre, x_pre0, sensitivity)
+            x_pre0, triggers = objective.fire(zero, x_pre0, p_pre, triggers)
+            x_pre, triggers, good = objective.settle(p_pre, x_pre0, sensitivity, triggers)
             ok = ok & good
             x_sim = jnp.where(self.reinit, x_sim, x_pre)
+        x_sim, triggers = objective.fire(zero, x_sim, p_sim, triggers)
         parts = []
         x_last = x_sim
         if self.has_dynamic:
-            xs, good = objective.solve_batch(p_sim, x_sim, self.ts, sensitivity)
+            xs, triggers, good = objective.solve_batch(
+                p_sim, x_sim, self.ts, sensitivity, states=triggers
+            )
             ok = ok & good
             parts.append(xs)
             x_last = xs[:, -1]
         if self.has_steady:
-            x_ss, good = objective.settle(p_sim, x_last, sensitivity)
+            x_ss, _, good = objective.settle(p_sim, x_last, sensitivity, triggers)
             ok = ok & good
             parts.append(x_ss[:, None, :])
         xs = jnp.concatenate(parts, axis=1)
@@ -197,6 +220,7 @@ class Objective(eqx.Module):
     settings: SolverSettings
     varying_noise: Int[Array, " v"]  # rows whose sigma depends on theta (see `residuals`)
     aliases: tuple[tuple[str, str], ...] = eqx.field(static=True, default=())  # v2 mapping
+    events: Frozen | None = eqx.field(static=True, default=None)  # EventRules of the model
 
     def pool(self, theta: Float[Array, " k"]) -> Float[Array, " N"]:
         """[linear values of the estimated parameters | fixed numbers]."""
@@ -210,6 +234,56 @@ class Objective(eqx.Module):
         overrides = {s: values[i] for i, s in enumerate(self.species_ids)}
         return p, self.model.value.initial_state(p, overrides)
 
+    @property
+    def rules(self) -> EventRules | None:
+        """The model's events (None: it has none)."""
+        return None if self.events is None else self.events.value
+
+    def initial_triggers(self, batch: int) -> Bool[Array, "U E"]:
+        """Every simulation's trigger states before its first time (E = 0 without events)."""
+        if self.rules is None:
+            return jnp.zeros((batch, 0), dtype=bool)
+        return initial_states(self.rules, batch)
+
+    def fire(
+        self,
+        ts: Float[Array, " U"],
+        xs: Float[Array, "U n"],
+        ps: Float[Array, "U P"],
+        states: Bool[Array, "U E"],
+    ) -> tuple[Float[Array, "U n"], Bool[Array, "U E"]]:
+        """Run the events due at each simulation's time (after the changes of that time)."""
+        if self.rules is None:
+            return xs, states
+        return jax.vmap(partial(fire_due, self.rules))(ts, xs, ps, states)
+
+    def solve_one(
+        self,
+        p: Float[Array, " P"],
+        x: Float[Array, " n"],
+        ts: Float[Array, " T"],
+        t0: Array,
+        state: Bool[Array, " E"],
+        sensitivity: AbstractSensitivity,
+    ) -> tuple[Float[Array, "T n"], Bool[Array, " E"], Array]:
+        """x(ts) from x(t0) = x under constants p, with the model's events from the trigger
+        states `state`; the trigger states at ts[-1] and whether the solve succeeded."""
+        if self.rules is None:
+            out = solve(self.model, p, x, ts, self.settings, sensitivity, t0)
+            return out.xs, state, out.result == diffrax.RESULTS.successful
+        stops = self.settings.max_event_stops
+        return solve_with_events(
+            self.rules,
+            partial(make_problem, self.model, self.settings),
+            sensitivity,
+            p,
+            x,
+            ts,
+            t0,
+            state,
+            len(self.rules) if stops is None else stops,
+        )
+
     def solve_batch(
         self,
         ps: Float[Array, "U P"],
@@ -217,24 +291,32 @@ class Objective(eqx.Module):
         grids: Float[Array, "U T"],
         sensitivity: AbstractSensitivity,
         t0: Float[Array, " U"] | None = None,
-    ) -> tuple[Float[Array, "U T n"], Array]:
+        states: Bool[Array, "U E"] | None = None,
+    ) -> tuple[Float[Array, "U T n"], Bool[Array, "U E"], Array]:
         """x on each simulation's grid from its (p, x) at t0 (default 0), one vmapped solve;
-        and whether every solve succeeded."""
+        the trigger states at the grids' ends and whether every solve succeeded."""
         t0 = jnp.zeros(xs.shape[0], xs.dtype) if t0 is None else t0
-        out = jax.vmap(
-            lambda p, x, ts, t: solve(self.model, p, x, ts, self.settings, sensitivity, t)
-        )(ps, xs, grids, t0)
-        return out.xs, jnp.all(out.result == diffrax.RESULTS.successful)
+        states = self.initial_triggers(xs.shape[0]) if states is None else states
+        out, states, good = jax.vmap(
+            lambda p, x, ts, t, s: self.solve_one(p, x, ts, t, s, sensitivity)
+        )(ps, xs, grids, t0, states)
+        return out, states, jnp.all(good)
 
     def settle(
-        self, ps: Float[Array, "U P"], xs: Float[Array, "U n"], sensitivity: AbstractSensitivity
-    ) -> tuple[Float[Array, "U n"], Array]:
-        """The steady state reached from each (p, x), one vmapped solve; and whether every
-        simulation reached it."""
-        x_ss, good = jax.vmap(
-            lambda p, x: steady_state(self.model, p, x, self.settings, sensitivity, solve)
-        )(ps, xs)
-        return x_ss, jnp.all(good)
+        self,
+        ps: Float[Array, "U P"],
+        xs: Float[Array, "U n"],
+        sensitivity: AbstractSensitivity,
+        states: Bool[Array, "U E"],
+    ) -> tuple[Float[Array, "U n"], Bool[Array, "U E"], Array]:
+        """The steady state reached from each (p, x) (see `preequilibration`), one vmapped
+        solve; the trigger states there and whether every simulation reached it."""
+        grids = jnp.broadcast_to(steady_grid(self.settings, xs.dtype), (xs.shape[0], 1))
+        out, states, good = self.solve_batch(ps, xs, grids, sensitivity, states=states)
+        x_ss = out[:, -1]
+        rhs, tol = self.model.value.rhs, self.settings.steady_state_tol
+        steady = jax.vmap(lambda x, p, t: is_steady(rhs, t, x, p, tol))(x_ss, ps, grids[:, 0])
+        return x_ss, states, good & jnp.all(steady)
 
     def environment(self, pool: Array, t: Array, x: Array, p: Array) -> dict[str, Array]:
         """The names a PEtab formula may use at (t, x, p): parameter-table ids, the model's

@@ -275,19 +275,28 @@ def load_petab(
     rtol: float = 1e-8,
     atol: float = 1e-8,
     max_steps: int = 20_000,
+    max_event_stops: int | None = None,
 ) -> PetabProblem:
     """Read a PEtab problem (v1 or v2: YAML, SBML model, tables) and build its objective.
 
     `model_loader` turns the model file into an object with the SBML model interface
     (`state_ids`, `constant_ids`, `constant_values`, `rhs`, `initial_state`, `symbols`); the
-    default is `cellode.load_sbml`. Solves use Rodas5P at `rtol`/`atol` (AMICI's reference
-    settings are 1e-8). Errors name the file, row and element.
+    default is `cellode.load_sbml`, with the model's SBML events (fired inside every solve,
+    gradients through the event times: `event_solve`; delayed events are refused). Each solve
+    has room for `max_event_stops` firings (default: one per event); one more gives nllh = inf.
+    Solves use Rodas5P at `rtol`/`atol` (AMICI's reference settings are 1e-8). Errors name the
+    file, row and element.
     """
     files = read_files(Path(yaml_path))
     if model_loader is None:
-        from .._sbml.api import load_sbml as model_loader  # type: ignore[no-redef]
-    model = model_loader(files.model_path)
-    settings = SolverSettings(Rodas5P(), rtol=rtol, atol=atol, max_steps=max_steps)
+        from .._sbml.api import load_sbml
+
+        model = load_sbml(files.model_path, allow_events=True)
+    else:
+        model = model_loader(files.model_path)
+    settings = SolverSettings(
+        Rodas5P(), rtol=rtol, atol=atol, max_steps=max_steps, max_event_stops=max_event_stops
+    )
     return build_problem(files, model, settings, sensitivity or CheckpointedAdjoint())
 
 
@@ -442,6 +451,7 @@ def build_problem(
         settings=settings,
         varying_noise=as_int(np.flatnonzero(varying)),
         aliases=tuple(aliases.items()),
+        events=_event_rules(model, files, model_key if model_is_file_model(model) else None),
     )
     return PetabProblem(files, model, objective, table, layout, sensitivity)
 
@@ -529,6 +539,25 @@ def _varying_noise(
         for name in formula.names - {"time", "t", "pi"} - fixed:
             out[m] |= name not in filled or bool(noise_pars[m, filled[name]] < n_estimated)
     return out
+
+
+def _event_rules(model: Any, files: PetabFiles, key: object) -> Frozen | None:
+    """The model's SBML events for the objective's solves (`event_solve`); None without
+    events. Delayed events are refused by id: the objective fires events at once."""
+    structure = getattr(model, "structure", None)
+    events = getattr(structure, "events", ())
+    if not events:
+        return None
+    delayed = [e.id for e in events if e.delay is not None]
+    if delayed:
+        raise PetabError(
+            f"file {files.model_path.name}: event(s) {', '.join(map(repr, delayed))} have a "
+            "delay, which a PEtab objective does not support yet; remove the delay, or run "
+            "the model with cellode.simulate_sbml."
+        )
+    from .._sbml.event_rules import EventRules
+
+    return Frozen(EventRules(model), None if key is None else (key, "events"))
 
 
 def model_is_file_model(model: Any) -> bool:
