@@ -2,6 +2,10 @@
 
     PYTHONPATH=src python benchmarks/petab_timing.py [--amici /work/amici-venv/bin/python] [MODEL ...]
 
+MODEL is a benchmark-collection name, or `refill`: cellode's own problem with an SBML event
+whose firing times depend on the parameters (`cellode._examples.refill`, written to a temporary
+folder; run it with `--forward refill` for forward sensitivities).
+
 For each model: -log L at the nominal parameters, first-call (compile + run) and median times of
 nllh, of nllh + gradient by the checkpointed adjoint, and by forward sensitivities (only for the
 models in --forward, default Boehm and Crauste). With --amici, AMICI runs the
@@ -102,8 +106,14 @@ def main() -> None:
     )
     print("| " + " | ".join(header) + " |")
     amici_rows = []
+    scratch = tempfile.TemporaryDirectory()
     for name in args.models:
-        yaml_path = data / "petab" / "benchmark" / name / f"{name}.yaml"
+        if name == "refill":
+            from cellode._examples.refill import write_refill_problem
+
+            yaml_path = write_refill_problem(Path(scratch.name) / "refill")
+        else:
+            yaml_path = data / "petab" / "benchmark" / name / f"{name}.yaml"
         problem = cellode.load_petab(yaml_path)
         nllh, compile_nllh, t_nllh, compile_adj, t_adj, compile_fwd, t_fwd = measure(
             cellode, problem, name in args.forward, args.repeats

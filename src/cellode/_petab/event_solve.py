@@ -130,9 +130,12 @@ def locate(
     maximum turn positive, a single scalar event for diffrax's bisection.
     """
     sign = jnp.where(state, -1.0, 1.0)
+    # Bisection detects the direction per batch member, and expands rather than raises when a
+    # bracket holds no root: under vmap diffrax runs the root find also for members without an
+    # event (on t_end - t, whose root it then uses), where a bracket check would fail.
     event = diffrax.Event(
         partial(_first_root, rules),
-        optx.Bisection(rtol=ROOT_TOL, atol=ROOT_TOL),
+        optx.Bisection(rtol=ROOT_TOL, atol=ROOT_TOL, expand_if_necessary=True),
         direction=True,
     )
     t_end = problem.ts[-1]
