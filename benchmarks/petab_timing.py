@@ -112,9 +112,10 @@ def main() -> None:
             from cellode._examples.refill import write_refill_problem
 
             yaml_path = write_refill_problem(Path(scratch.name) / "refill")
+            problem = cellode.load_petab(yaml_path, max_event_stops=2)  # it fires twice
         else:
             yaml_path = data / "petab" / "benchmark" / name / f"{name}.yaml"
-        problem = cellode.load_petab(yaml_path)
+            problem = cellode.load_petab(yaml_path)
         nllh, compile_nllh, t_nllh, compile_adj, t_adj, compile_fwd, t_fwd = measure(
             cellode, problem, name in args.forward, args.repeats
         )

@@ -49,7 +49,7 @@ def write_two_conditions(folder: Path) -> Path:
     """The refill problem under two conditions, simulated as one vmapped batch whose members
     fire at different times: c0 with k, c1 with k_fast; theta = (k, b, k_fast)."""
     path = write_problem(folder)
-    (folder / "conditions.tsv").write_text("conditionId\tk\nc0\tk\nc1\tk_fast\n")
+    (folder / "conditions.tsv").write_text("conditionId\tkd\nc0\tkd\nc1\tkd_fast\n")
     rows = [("c0", t, m) for t, m in zip(TIMES, VALUES, strict=True)]
     rows += [("c1", t, m) for t, m in zip(FAST_TIMES, VALUES, strict=False)]
     (folder / "measurements.tsv").write_text(
@@ -57,7 +57,7 @@ def write_two_conditions(folder: Path) -> Path:
         + "".join(f"obs_x\t{c}\t{t}\t{m}\n" for c, t, m in rows)
     )
     with (folder / "parameters.tsv").open("a") as table:
-        table.write(f"k_fast\tlin\t0.1\t2\t{K_FAST}\t1\n")
+        table.write(f"kd_fast\tlin\t0.1\t2\t{K_FAST}\t1\n")
     return path
 
 

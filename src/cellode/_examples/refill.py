@@ -1,8 +1,8 @@
 """A PEtab v1 problem with an SBML event, written by cellode for tests, benchmarks and docs.
 
-The model `refill`: X' = -k X, X(0) = 1 (amount, compartment C of size 1); the event `refill`
-sets X = X + b whenever X falls below 1/2. From X(0) = 1 the event fires at t1 = ln 2 / k, and
-again at t2 = t1 + ln(1 + 2b) / k: between the firings X(t) = (1/2 + b) e^{-k (t - t_i)}. Its
+The model `refill_model`: X' = -k X, X(0) = 1 (amount, compartment C of size 1; k is the
+parameter `kd`); the event `refill` sets X = X + b (b: `dose`) whenever X falls below 1/2.
+From X(0) = 1 the event fires at t1 = ln 2 / k, and again at t2 = t1 + ln(1 + 2b) / k: between the firings X(t) = (1/2 + b) e^{-k (t - t_i)}. Its
 firing times depend on the parameters, so the gradient of any fit carries dt_i/dtheta.
 The problem measures X at `TIMES` (normal noise, sigma = `SIGMA`) and estimates k and b.
 """
@@ -15,11 +15,11 @@ from pathlib import Path
 TIMES = (0.5, 2.0, 3.0, 5.0)
 VALUES = (0.8, 0.9, 0.5, 0.7)
 SIGMA = 0.1
-THETA = (0.5, 1.0)  # nominal k, b
+THETA = (0.5, 1.0)  # nominal kd, dose (k and b; AMICI reserves the id k)
 
 REFILL_SBML = """<?xml version="1.0" encoding="UTF-8"?>
 <sbml xmlns="http://www.sbml.org/sbml/level3/version2/core" level="3" version="2">
-  <model id="refill">
+  <model id="refill_model">
     <listOfCompartments>
       <compartment id="C" spatialDimensions="3" size="1" constant="true"/>
     </listOfCompartments>
@@ -27,8 +27,8 @@ REFILL_SBML = """<?xml version="1.0" encoding="UTF-8"?>
       <species id="X" compartment="C" initialAmount="1" hasOnlySubstanceUnits="false" boundaryCondition="false" constant="false"/>
     </listOfSpecies>
     <listOfParameters>
-      <parameter id="k" value="0.5" constant="true"/>
-      <parameter id="b" value="1" constant="true"/>
+      <parameter id="kd" value="0.5" constant="true"/>
+      <parameter id="dose" value="1" constant="true"/>
     </listOfParameters>
     <listOfReactions>
       <reaction id="decay" reversible="false">
@@ -39,7 +39,7 @@ REFILL_SBML = """<?xml version="1.0" encoding="UTF-8"?>
           <math xmlns="http://www.w3.org/1998/Math/MathML">
             <apply>
               <times/>
-              <ci> k </ci>
+              <ci> kd </ci>
               <ci> X </ci>
             </apply>
           </math>
@@ -63,7 +63,7 @@ REFILL_SBML = """<?xml version="1.0" encoding="UTF-8"?>
               <apply>
                 <plus/>
                 <ci> X </ci>
-                <ci> b </ci>
+                <ci> dose </ci>
               </apply>
             </math>
           </eventAssignment>
@@ -90,7 +90,7 @@ def write_refill_problem(folder: str | Path, times: Sequence[float] = TIMES) -> 
     )
     (folder / "parameters.tsv").write_text(
         "parameterId\tparameterScale\tlowerBound\tupperBound\tnominalValue\testimate\n"
-        f"k\tlin\t0.1\t2\t{THETA[0]}\t1\nb\tlin\t0.1\t5\t{THETA[1]}\t1\n"
+        f"kd\tlin\t0.1\t2\t{THETA[0]}\t1\ndose\tlin\t0.1\t5\t{THETA[1]}\t1\n"
     )
     (folder / "refill.yaml").write_text(
         "format_version: 1\nparameter_file: parameters.tsv\nproblems:\n"
