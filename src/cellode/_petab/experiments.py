@@ -363,7 +363,7 @@ class ExperimentGroup(eqx.Module):
             ok = ok & good
         parts: list[tuple[Array, Array]] = []
         for k, width in enumerate(self.widths):
-            t0 = self.starts[k]
+            t0 = t_now = self.starts[k]
             xs, ps = apply([plan.changes[k] for plan in self.plans], t0, xs, ps)
             # Events due at a period's start run after its changes (SBML time t0 semantics).
             xs, triggers = objective.fire(t0, xs, ps, triggers)
@@ -374,9 +374,11 @@ class ExperimentGroup(eqx.Module):
                 ok = ok & good
                 if width:
                     parts.append((out[:, :width], ps))
-                xs = out[:, -1]
+                xs, t_now = out[:, -1], self.grids[k][:, -1]
         if self.has_steady:
-            x_ss, _, good = objective.settle(ps, xs, sensitivity, triggers)
+            # The steady state is approached from where the experiment ends (time-dependent
+            # triggers then keep their meaning).
+            x_ss, _, good = objective.settle(ps, xs, sensitivity, triggers, t_now)
             ok = ok & good
             parts.append((x_ss[:, None, :], ps))
         states = jnp.concatenate([x for x, _ in parts], axis=1)

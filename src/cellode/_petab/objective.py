@@ -171,16 +171,16 @@ class GroupArrays(eqx.Module):
             x_sim = jnp.where(self.reinit, x_sim, x_pre)
         x_sim, triggers = objective.fire(zero, x_sim, p_sim, triggers)
         parts = []
-        x_last = x_sim
+        x_last, t_last = x_sim, zero
         if self.has_dynamic:
             xs, triggers, good = objective.solve_batch(
                 p_sim, x_sim, self.ts, sensitivity, states=triggers
             )
             ok = ok & good
             parts.append(xs)
-            x_last = xs[:, -1]
+            x_last, t_last = xs[:, -1], self.ts[:, -1]
         if self.has_steady:
-            x_ss, _, good = objective.settle(p_sim, x_last, sensitivity, triggers)
+            x_ss, _, good = objective.settle(p_sim, x_last, sensitivity, triggers, t_last)
             ok = ok & good
             parts.append(x_ss[:, None, :])
         xs = jnp.concatenate(parts, axis=1)
@@ -308,11 +308,14 @@ class Objective(eqx.Module):
         xs: Float[Array, "U n"],
         sensitivity: AbstractSensitivity,
         states: Bool[Array, "U E"],
+        t0: Float[Array, " U"] | None = None,
     ) -> tuple[Float[Array, "U n"], Bool[Array, "U E"], Array]:
-        """The steady state reached from each (p, x) (see `preequilibration`), one vmapped
-        solve; the trigger states there and whether every simulation reached it."""
-        grids = jnp.broadcast_to(steady_grid(self.settings, xs.dtype), (xs.shape[0], 1))
-        out, states, good = self.solve_batch(ps, xs, grids, sensitivity, states=states)
+        """The steady state reached from each (p, x) at time t0 (default 0; see
+        `preequilibration`), one vmapped solve; the trigger states there and whether every
+        simulation reached it."""
+        t0 = jnp.zeros(xs.shape[0], xs.dtype) if t0 is None else t0
+        grids = t0[:, None] + steady_grid(self.settings, xs.dtype)[None, :]
+        out, states, good = self.solve_batch(ps, xs, grids, sensitivity, t0, states)
         x_ss = out[:, -1]
         rhs, tol = self.model.value.rhs, self.settings.steady_state_tol
         steady = jax.vmap(lambda x, p, t: is_steady(rhs, t, x, p, tol))(x_ss, ps, grids[:, 0])
