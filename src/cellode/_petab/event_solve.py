@@ -5,20 +5,21 @@ change the state at once, x(t*+) = h(t*, x(t*-), p), and the solve goes on from 
 firing time t* of a state-dependent trigger r(t, x(t), p) = 0 moves with theta, and so does
 everything after it. A solve is split at the firing times:
 
-1. *Locate* (not differentiated): a diffrax solve from the segment's start with one root
-   function per event, stopping where the first trigger turns true (for an armed event) or
-   false (for a fired one, which is then armed again). The root finder gives t*.
+1. *Locate* (not differentiated): a diffrax solve from the segment's start, stopping where the
+   first trigger turns true (for an armed event) or false (for a fired one, which is then armed
+   again): the largest of the signed root functions turns positive there, and bisection on the
+   step's interpolant gives t*.
 2. *Integrate* (differentiated by the objective's sensitivity method, forward or adjoint): the
    segment from its start to t*, saving at the output times clipped to [start, t*].
 3. *Jump*: by the implicit function theorem,
    dt*/dtheta = -(dr/dtheta + dr/dx dx/dtheta) / (dr/dt + dr/dx f). The Newton step
-   delta = -r / stop_gradient(dr/dt + dr/dx f) carries exactly that derivative, and its value
-   corrects the located time to where the integrated solution crosses (both are within the
-   root tolerance of each other, except where an interpolant is poor). Then x(t*-) = X(t*) + f(t*, X) delta, the assignments give x(t*+) at time
-   t* + delta, and the next segment starts at the located time from x(t*+) - f(t*, x(t*+)) delta
-   (starting delta later is starting that far back along the flow). Both corrections are exact
-   to first order, so the gradient is that of the event-driven solution for every sensitivity
-   method.
+   delta = -r / stop_gradient(dr/dt + dr/dx f), r at the integrated state X(t*), carries exactly
+   that derivative; its value moves the event to where the integrated solution crosses (a
+   rounding error away, except where the interpolant is poor, as at a kink of the right-hand
+   side). Then x(t*-) = X + f(t*, X) delta, the assignments give x(t*+) at time t* + delta,
+   and the next segment starts at t* from x(t*+) - f(t*, x(t*+)) delta (starting delta later
+   is starting that far back along the flow). Both corrections are exact to first order, so
+   the gradient is that of the event-driven solution for every sensitivity method.
 
 At a firing time the events whose triggers hold fire one after the other, by decreasing priority
 (ties: the order of the file), and their triggers are checked again after each, so events
