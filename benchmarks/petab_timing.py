@@ -121,7 +121,7 @@ def main() -> None:
         )
         print(
             f"| {name} | {nllh:.6f} | {compile_nllh:.1f} | {1e3 * t_nllh:.2f} | "
-            f"{compile_adj:.1f} | {1e3 * t_adj:.1f} | {compile_fwd:.1f} | {1e3 * t_fwd:.0f} |",
+            f"{compile_adj:.1f} | {1e3 * t_adj:.1f} | {compile_fwd:.1f} | {1e3 * t_fwd:.1f} |",
             flush=True,
         )
         if args.amici:

@@ -15,9 +15,9 @@ import cellode
 from cellode._examples.refill import SIGMA, THETA, TIMES, VALUES, write_refill_problem
 
 
-def write_problem(folder: Path, times=TIMES, delay: str | None = None) -> Path:
+def write_problem(folder: Path, delay: str | None = None) -> Path:
     """The refill problem (`cellode._examples.refill`), optionally with a delayed event."""
-    path = write_refill_problem(folder, times)
+    path = write_refill_problem(folder)
     if delay is not None:
         model = folder / "model.xml"
         delayed = f"<delay><math xmlns='http://www.w3.org/1998/Math/MathML'><cn>{delay}</cn>"

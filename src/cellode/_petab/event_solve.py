@@ -195,7 +195,7 @@ def solve_with_events(
         if stop == max_stops:
             break
         x_raw = out.xs[-1]
-        x_next, new_state = _jump(rules, make_problem, p, t_b, x_raw, state, event)
+        x_next, new_state = _jump(rules, p, t_b, x_raw, state, event)
         x_a = jnp.where(found, x_next, x_raw)
         state = jnp.where(found, new_state, state)
         t_a = t_b
@@ -204,7 +204,6 @@ def solve_with_events(
 
 def _jump(
     rules: EventRules,
-    make_problem: ProblemMaker,
     p: Array,
     t: Array,
     x: Array,
@@ -213,8 +212,7 @@ def _jump(
 ) -> tuple[Array, Bool[Array, " E"]]:
     """The state the next segment starts from after the stop at t for `event` (module
     docstring, step 3), and the trigger states after it."""
-    field = make_problem(p, x, t[None], t).model
-    f_minus = field(t, x, None)
+    f_minus = rules.model.rhs(t, x, p)
     sign = jnp.where(state[event], -1.0, 1.0)
 
     def root(tt, xx):
@@ -234,5 +232,5 @@ def _jump(
     x_minus = x + sg(f_minus) * delta
     force = jnp.zeros(len(rules), jnp.int32).at[event].set(jnp.where(state[event], -1, 1))
     x_plus, new_state = fire_due(rules, t + delta, x_minus, p, state, force)
-    f_plus = sg(field(t, x_plus, None))
+    f_plus = sg(rules.model.rhs(t, x_plus, p))
     return x_plus - f_plus * delta, new_state

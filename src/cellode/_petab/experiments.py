@@ -369,7 +369,7 @@ class ExperimentGroup(eqx.Module):
             xs, triggers = objective.fire(t0, xs, ps, triggers)
             if k + 1 < len(self.widths) or self.solve_last:
                 out, triggers, good = objective.solve_batch(
-                    ps, xs, self.grids[k], sensitivity, t0, triggers
+                    ps, xs, self.grids[k], sensitivity, triggers, t0
                 )
                 ok = ok & good
                 if width:

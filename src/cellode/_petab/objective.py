@@ -173,9 +173,7 @@ class GroupArrays(eqx.Module):
         parts = []
         x_last, t_last = x_sim, zero
         if self.has_dynamic:
-            xs, triggers, good = objective.solve_batch(
-                p_sim, x_sim, self.ts, sensitivity, states=triggers
-            )
+            xs, triggers, good = objective.solve_batch(p_sim, x_sim, self.ts, sensitivity, triggers)
             ok = ok & good
             parts.append(xs)
             x_last, t_last = xs[:, -1], self.ts[:, -1]
@@ -290,13 +288,13 @@ class Objective(eqx.Module):
         xs: Float[Array, "U n"],
         grids: Float[Array, "U T"],
         sensitivity: AbstractSensitivity,
+        states: Bool[Array, "U E"],
         t0: Float[Array, " U"] | None = None,
-        states: Bool[Array, "U E"] | None = None,
     ) -> tuple[Float[Array, "U T n"], Bool[Array, "U E"], Array]:
-        """x on each simulation's grid from its (p, x) at t0 (default 0), one vmapped solve;
-        the trigger states at the grids' ends and whether every solve succeeded."""
+        """x on each simulation's grid from its (p, x) and trigger states at t0 (default 0),
+        one vmapped solve; the trigger states at the grids' ends and whether every solve
+        succeeded."""
         t0 = jnp.zeros(xs.shape[0], xs.dtype) if t0 is None else t0
-        states = self.initial_triggers(xs.shape[0]) if states is None else states
         out, states, good = jax.vmap(
             lambda p, x, ts, t, s: self.solve_one(p, x, ts, t, s, sensitivity)
         )(ps, xs, grids, t0, states)
@@ -315,7 +313,7 @@ class Objective(eqx.Module):
         simulation reached it."""
         t0 = jnp.zeros(xs.shape[0], xs.dtype) if t0 is None else t0
         grids = t0[:, None] + steady_grid(self.settings, xs.dtype)[None, :]
-        out, states, good = self.solve_batch(ps, xs, grids, sensitivity, t0, states)
+        out, states, good = self.solve_batch(ps, xs, grids, sensitivity, states, t0)
         x_ss = out[:, -1]
         rhs, tol = self.model.value.rhs, self.settings.steady_state_tol
         steady = jax.vmap(lambda x, p, t: is_steady(rhs, t, x, p, tol))(x_ss, ps, grids[:, 0])
