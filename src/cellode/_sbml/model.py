@@ -155,30 +155,6 @@ class SbmlModel(AbstractVectorField):
         env.point = (t, x, p)
         return env
 
-    def _amount_rates(self, env: _Env) -> Array:
-        """d(amount)/dt of the amount states (zero rows for the other states)."""
-        s = self.structure
-        n = len(s.state_ids)
-        if not s.reaction_ids:
-            return jnp.zeros(n)
-        v = jnp.stack([env.get(r) for r in s.reaction_ids])
-        dn = jnp.asarray(s.stoich) @ v
-        if s.dyn_stoich:
-            rows = np.array([i for i, _, _ in s.dyn_stoich])
-            extra = jnp.stack(
-                [evaluate(e, env.get, env.rate, env.t) * v[j] for _, j, e in s.dyn_stoich]
-            )
-            dn = dn.at[rows].add(extra)
-        if any(c is not None for c in s.conversion):
-            cf = jnp.stack(
-                [
-                    jnp.asarray(1.0) if c is None else evaluate(c, env.get, env.rate, env.t)
-                    for c in s.conversion
-                ]
-            )
-            dn = dn * cf
-        return dn
-
     def _species_rate(self, env: _Env, i: int):
         """d(amount)/dt of amount state i, reading only the reactions that change it (so a
         rate law may use rateOf of species it does not change)."""
@@ -227,13 +203,17 @@ class SbmlModel(AbstractVectorField):
         """dx/dt at time `t`, state `x`, constants `p` (ordered as `constant_ids`)."""
         s = self.structure
         env = self._run_env(t, x, p)
-        dx = self._amount_rates(env)
+        rows = []
         for i, (sid, is_amt) in enumerate(zip(s.state_ids, s.state_is_amount, strict=True)):
-            if not is_amt:
+            if is_amt:
+                rows.append(self._species_rate(env, i))
+            else:
                 rule = s.rate_rules.get(sid)
-                value = 0.0 if rule is None else evaluate(rule, env.get, env.rate, env.t)
-                dx = dx.at[i].set(value)
-        return dx
+                rows.append(0.0 if rule is None else evaluate(rule, env.get, env.rate, env.t))
+        # Row by row (each a sum over the reactions that change the state), stacked once: a
+        # stack of the rates times the stoichiometric matrix costs XLA a CPU kernel per rate
+        # in the forward-sensitivity (tangent) system.
+        return jnp.stack([jnp.asarray(r, dtype=float) for r in rows]) if rows else jnp.zeros(0)
 
     def __call__(self, t: Scalar, x: Float[Array, " n"], u: InputValue) -> Float[Array, " n"]:
         return self.rhs(t, x, self.constant_values)
