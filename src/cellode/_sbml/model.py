@@ -203,17 +203,48 @@ class SbmlModel(AbstractVectorField):
         """dx/dt at time `t`, state `x`, constants `p` (ordered as `constant_ids`)."""
         s = self.structure
         env = self._run_env(t, x, p)
-        rows = []
+        dx = self._amount_rates(env)
         for i, (sid, is_amt) in enumerate(zip(s.state_ids, s.state_is_amount, strict=True)):
-            if is_amt:
-                rows.append(self._species_rate(env, i))
-            else:
+            if not is_amt:
                 rule = s.rate_rules.get(sid)
-                rows.append(0.0 if rule is None else evaluate(rule, env.get, env.rate, env.t))
-        # Row by row (each a sum over the reactions that change the state), stacked once: a
-        # stack of the rates times the stoichiometric matrix costs XLA a CPU kernel per rate
-        # in the forward-sensitivity (tangent) system.
-        return jnp.stack([jnp.asarray(r, dtype=float) for r in rows]) if rows else jnp.zeros(0)
+                value = 0.0 if rule is None else evaluate(rule, env.get, env.rate, env.t)
+                dx = dx.at[i].set(value)
+        return dx
+
+    def _amount_rates(self, env: _Env) -> Array:
+        """d(amount)/dt of the amount states (zero rows for the other states).
+
+        The constant stoichiometry as a sum over reactions of column_j * rate_j: every rate has
+        one user, so XLA fuses the whole sum into one CPU kernel, also in the forward-sensitivity
+        (tangent) system. The matrix product with the stacked rates gave the tangent system a
+        kernel per reaction; row-by-row sums give a rate with several users, and a rate law
+        with a division or power then gets a kernel of its own (see
+        `benchmarks/petab_kernels.py`).
+        """
+        s = self.structure
+        dn = jnp.zeros(len(s.state_ids))
+        for j, reaction in enumerate(s.reaction_ids):
+            column = s.stoich[:, j]
+            if np.any(column != 0):
+                dn = dn + jnp.asarray(column) * env.get(reaction)
+        if s.dyn_stoich:
+            rows = np.array([i for i, _, _ in s.dyn_stoich])
+            extra = jnp.stack(
+                [
+                    evaluate(e, env.get, env.rate, env.t) * env.get(s.reaction_ids[j])
+                    for _, j, e in s.dyn_stoich
+                ]
+            )
+            dn = dn.at[rows].add(extra)
+        if any(c is not None for c in s.conversion):
+            cf = jnp.stack(
+                [
+                    jnp.asarray(1.0) if c is None else evaluate(c, env.get, env.rate, env.t)
+                    for c in s.conversion
+                ]
+            )
+            dn = dn * cf
+        return dn
 
     def __call__(self, t: Scalar, x: Float[Array, " n"], u: InputValue) -> Float[Array, " n"]:
         return self.rhs(t, x, self.constant_values)
