@@ -41,15 +41,22 @@ def fastest_and_median_ms(fn, calls: int) -> tuple[float, float]:
     return round(min(samples), 2), round(statistics.median(samples), 2)
 
 
-def measure(cellode, problem, calls: int) -> dict:
-    """Call times and the forward/adjoint gradient comparison at the nominal parameters."""
+def objective_calls(cellode, problem) -> dict:
+    """nllh and nllh + gradient (checkpointed adjoint, forward) at the nominal parameters."""
     forward = problem.with_sensitivity(cellode.ForwardSensitivity())
     theta = np.asarray(problem.nominal_theta)
-    functions = {
+    return {
         "nllh": lambda: problem.nllh(theta),
         "adjoint": lambda: problem.nllh_and_gradient(theta),
         "forward": lambda: forward.nllh_and_gradient(theta),
     }
+
+
+def measure(cellode, problem, calls: int) -> dict:
+    """Call times and the forward/adjoint gradient comparison at the nominal parameters."""
+    forward = problem.with_sensitivity(cellode.ForwardSensitivity())
+    theta = np.asarray(problem.nominal_theta)
+    functions = objective_calls(cellode, problem)
     out = {label: fastest_and_median_ms(fn, calls) for label, fn in functions.items()}
     g_adj = np.asarray(problem.nllh_and_gradient(theta)[1])
     g_fwd = np.asarray(forward.nllh_and_gradient(theta)[1])
