@@ -40,7 +40,8 @@ def kernel_counts(fn, calls: int) -> tuple[float, float]:
             for _ in range(calls):
                 block(fn())
         (trace,) = Path(folder).rglob("*.trace.json.gz")
-        events = json.load(gzip.open(trace))["traceEvents"]
+        with gzip.open(trace) as handle:
+            events = json.load(handle)["traceEvents"]
     names = collections.Counter(
         e["name"] for e in events if e.get("ph") == "X" and not e["name"].startswith(NOT_KERNELS)
     )

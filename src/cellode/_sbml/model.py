@@ -155,6 +155,41 @@ class SbmlModel(AbstractVectorField):
         env.point = (t, x, p)
         return env
 
+    def _amount_rates(self, env: _Env) -> Array:
+        """d(amount)/dt of the amount states (zero rows for the other states).
+
+        The constant stoichiometry as a sum over reactions of column_j * rate_j: every rate has
+        one user, so XLA fuses the whole sum into one CPU kernel, also in the forward-sensitivity
+        (tangent) system. The matrix product with the stacked rates gave the tangent system a
+        kernel per reaction; row-by-row sums give a rate with several users, and a rate law
+        with a division or power then gets a kernel of its own (see
+        `benchmarks/petab_kernels.py`).
+        """
+        s = self.structure
+        dn = jnp.zeros(len(s.state_ids))
+        for j, reaction in enumerate(s.reaction_ids):
+            column = s.stoich[:, j]
+            if np.any(column != 0):
+                dn = dn + jnp.asarray(column) * env.get(reaction)
+        if s.dyn_stoich:
+            rows = np.array([i for i, _, _ in s.dyn_stoich])
+            extra = jnp.stack(
+                [
+                    evaluate(e, env.get, env.rate, env.t) * env.get(s.reaction_ids[j])
+                    for _, j, e in s.dyn_stoich
+                ]
+            )
+            dn = dn.at[rows].add(extra)
+        if any(c is not None for c in s.conversion):
+            cf = jnp.stack(
+                [
+                    jnp.asarray(1.0) if c is None else evaluate(c, env.get, env.rate, env.t)
+                    for c in s.conversion
+                ]
+            )
+            dn = dn * cf
+        return dn
+
     def _species_rate(self, env: _Env, i: int):
         """d(amount)/dt of amount state i, reading only the reactions that change it (so a
         rate law may use rateOf of species it does not change)."""
@@ -210,41 +245,6 @@ class SbmlModel(AbstractVectorField):
                 value = 0.0 if rule is None else evaluate(rule, env.get, env.rate, env.t)
                 dx = dx.at[i].set(value)
         return dx
-
-    def _amount_rates(self, env: _Env) -> Array:
-        """d(amount)/dt of the amount states (zero rows for the other states).
-
-        The constant stoichiometry as a sum over reactions of column_j * rate_j: every rate has
-        one user, so XLA fuses the whole sum into one CPU kernel, also in the forward-sensitivity
-        (tangent) system. The matrix product with the stacked rates gave the tangent system a
-        kernel per reaction; row-by-row sums give a rate with several users, and a rate law
-        with a division or power then gets a kernel of its own (see
-        `benchmarks/petab_kernels.py`).
-        """
-        s = self.structure
-        dn = jnp.zeros(len(s.state_ids))
-        for j, reaction in enumerate(s.reaction_ids):
-            column = s.stoich[:, j]
-            if np.any(column != 0):
-                dn = dn + jnp.asarray(column) * env.get(reaction)
-        if s.dyn_stoich:
-            rows = np.array([i for i, _, _ in s.dyn_stoich])
-            extra = jnp.stack(
-                [
-                    evaluate(e, env.get, env.rate, env.t) * env.get(s.reaction_ids[j])
-                    for _, j, e in s.dyn_stoich
-                ]
-            )
-            dn = dn.at[rows].add(extra)
-        if any(c is not None for c in s.conversion):
-            cf = jnp.stack(
-                [
-                    jnp.asarray(1.0) if c is None else evaluate(c, env.get, env.rate, env.t)
-                    for c in s.conversion
-                ]
-            )
-            dn = dn * cf
-        return dn
 
     def __call__(self, t: Scalar, x: Float[Array, " n"], u: InputValue) -> Float[Array, " n"]:
         return self.rhs(t, x, self.constant_values)
