@@ -29,8 +29,8 @@ the start of a solve are the caller's (`fire_due`), because they run after the c
 changes of that time; so does an event whose trigger turns true exactly at the end of a solve.
 
 A solve has room for `max_stops` firings or re-armings; one more makes it fail (nllh = inf), so
-that a missed event never passes silently. Each stop adds one located and one integrated segment
-to the compiled objective.
+that a missed event never passes silently. The stops are one `lax.scan`: the located and the
+integrated segment are compiled once, whatever the budget.
 """
 
 from __future__ import annotations
@@ -178,27 +178,29 @@ def solve_with_events(
     ts[-1] and whether the solve succeeded."""
     ts = sg(ts)
     t_end = ts[-1]
-    t_a = sg(jnp.asarray(t0, x0.dtype))
-    x_a = x0
-    xs = None
-    ok = jnp.array(True)
-    for stop in range(max_stops + 1):
+
+    # One scan over the stops, so the located and the integrated segment are compiled once
+    # whatever the budget (an unrolled loop compiled both max_stops + 1 times).
+    def one_stop(carry, stop):
+        t_a, x_a, state, xs, ok = carry
         t_hit, event, found, good = locate(rules, make_problem(sg(p), sg(x_a), ts, t_a), state)
-        ok = ok & good
-        if stop == max_stops:
-            ok = ok & ~found  # one firing more than the budget: fail rather than miss it
-            found = jnp.array(False)
+        last = stop == max_stops
+        ok = ok & good & ~(last & found)  # one firing more than the budget: fail, not miss it
+        found = found & ~last
         t_b = jnp.where(found, jnp.clip(t_hit, t_a, t_end), t_end)
         out = sensitivity.solve(make_problem(p, x_a, jnp.clip(ts, t_a, t_b), t_a))
         ok = ok & (out.result == diffrax.RESULTS.successful)
-        xs = out.xs if xs is None else jnp.where((ts >= t_a)[:, None], out.xs, xs)
-        if stop == max_stops:
-            break
+        xs = jnp.where(((ts >= t_a) | (stop == 0))[:, None], out.xs, xs)
         x_raw = out.xs[-1]
         x_next, new_state = _jump(rules, p, t_b, x_raw, state, event)
         x_a = jnp.where(found, x_next, x_raw)
         state = jnp.where(found, new_state, state)
-        t_a = t_b
+        return (sg(t_b), x_a, state, xs, ok), None
+
+    t0 = sg(jnp.asarray(t0, x0.dtype))
+    xs = jnp.zeros((ts.shape[0], x0.shape[0]), x0.dtype)
+    carry = (t0, x0, state, xs, jnp.array(True))
+    (_, _, state, xs, ok), _ = jax.lax.scan(one_stop, carry, jnp.arange(max_stops + 1))
     return xs, state, ok
 
 
