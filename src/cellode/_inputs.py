@@ -35,6 +35,10 @@ class AbstractInput(eqx.Module):
     def discontinuities(self) -> Float[Array, " k"]:
         """Times where u(t) or its first derivative jumps (the solver steps onto each one)."""
 
+    def at(self, ts: Float[ArrayLike, " T"]) -> Float[Array, "T p"]:
+        """u at every time of `ts`, in one vectorised call (for tables and plots)."""
+        return jax.vmap(self)(jnp.asarray(ts))
+
 
 def _as_2d_values(values: ArrayLike, name: str) -> Array:
     values = jnp.asarray(values, dtype=float)

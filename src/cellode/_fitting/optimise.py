@@ -172,7 +172,7 @@ def fit(
         info["shooting"] = f"multiple shooting, {shooting.windows} windows per experiment"
         info["max_continuity_gap"] = float(max(np.max(g) for g in gaps))
     if batch_size is not None or isinstance(target, Windows):
-        final = float(objective(problem, fitted))
+        final = float(objective(problem.for_values(), fitted))
     else:
         final = history[-1] if history else math.nan
     return FitResult(
@@ -245,7 +245,7 @@ def fit_least_squares(
 
     solution = _levenberg_marquardt(params, static, problem, rtol, atol, max_steps)
     fitted = eqx.combine(solution.value, static)
-    loss = float(objective(problem, fitted))
+    loss = float(objective(problem.for_values(), fitted))
     ok = bool(solution.result == optx.RESULTS.successful)
     return FitResult(
         estimate=fitted, loss=loss, history=[loss], steps=int(solution.stats["num_steps"]),

@@ -207,6 +207,12 @@ class Problem(eqx.Module):
         sensitivity, why = choose_sensitivity(estimate, sensitivity)
         return cls(experiments, groups, sensitivity, solver, reason, why, rtol, atol, max_steps, t0)
 
+    def for_values(self) -> Problem:
+        """The same problem for values only (final losses, plotted predictions): its solves
+        carry no sensitivities. Forward sensitivities integrate S = dx/dtheta with x in every
+        solve, differentiated or not, which costs a compile of the augmented system."""
+        return eqx.tree_at(lambda p: p.sensitivity, self, DiscreteAdjoint())
+
     @property
     def n_observations(self) -> int:
         """Number of observed values over all experiments."""

@@ -29,7 +29,7 @@ def write_trajectory_csv(
     if inputs is not None:
         names = list(input_names) or [f"u{i}" for i in range(inputs.n_inputs)]
         header += names
-        columns.insert(0, np.stack([np.asarray(inputs(t)) for t in trajectory.ts]))
+        columns.insert(0, np.asarray(inputs.at(trajectory.ts)))
     header += list(species)
     table = np.column_stack([ts, *columns])
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ def plot_trajectory(
     axes = fig.subplots(rows, 1, sharex=True, height_ratios=[1, 3][-rows:], squeeze=False)[:, 0]
     if inputs is not None:
         dense = np.linspace(ts[0], ts[-1], 2000)
-        values = np.stack([np.asarray(inputs(t)) for t in dense])
+        values = np.asarray(inputs.at(dense))
         names = list(input_names) or [f"u{i}" for i in range(values.shape[1])]
         for j, name in enumerate(names):
             axes[0].plot(dense, values[:, j], drawstyle="steps-post", label=name)
