@@ -29,7 +29,9 @@ WORKERS ?= 2
 test: lint
 	$(BIN)/python -m pytest -m "not slow" -n $(WORKERS) --dist loadfile
 
+# Ray (~20 s to install) is used only by a `slow` test, so only the whole suite installs it.
 test-all: lint
+	$(BIN)/python -m pip install --quiet -e ".[test,ray]"
 	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile
 
 format: $(STAMP)

@@ -24,7 +24,7 @@ def test_version_and_help():
 
 
 def test_demo_fits_a_hybrid_that_conserves_and_writes_its_report(tmp_path):
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--paths", "8", "--steps", "40"])
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--paths", "8", "--steps", "20"])
     assert result.exit_code == 0, result.output
     for name in ("ode_trajectory.png", "sde_ensemble.png", "held_out.png", "summary.html",
                  "hybrid/fit_vs_data.png", "neural/loss.png", "data/measurements.csv"):  # fmt: skip
