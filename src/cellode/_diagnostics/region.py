@@ -123,7 +123,7 @@ def _input_values(inputs: AbstractInput, ts: np.ndarray) -> Array:
     """u(t) at every time, shape (m, p)."""
     if not isinstance(inputs, AbstractInput):
         raise InputError(f"`inputs` must be an AbstractInput; got {type(inputs).__name__}.")
-    return jax.vmap(inputs)(jnp.asarray(ts))
+    return inputs.at(ts)
 
 
 def _check(r: Region, name: str) -> None:

@@ -186,8 +186,8 @@ def write_parameter_table(
 
 def plot_fit(problem: Problem, estimate: Estimate, title: str = "") -> Figure:
     """Data (points) and fitted observables (lines), one panel per experiment."""
-    groups = problem.groups
     problem = problem.for_values()
+    groups = problem.groups
     n = sum(len(g.names) for g in groups)
     fig = Figure(figsize=(4.2 * min(n, 3), 3.3 * ((n + 2) // 3)))
     axes = np.atleast_1d(fig.subplots((n + 2) // 3, min(n, 3), squeeze=False)).ravel()

@@ -179,8 +179,6 @@ def solve_with_events(
     ts = sg(ts)
     t_end = ts[-1]
 
-    # One scan over the stops, so the located and the integrated segment are compiled once
-    # whatever the budget (an unrolled loop compiled both max_stops + 1 times).
     def one_stop(carry, stop):
         t_a, x_a, state, xs, ok = carry
         t_hit, event, found, good = locate(rules, make_problem(sg(p), sg(x_a), ts, t_a), state)
