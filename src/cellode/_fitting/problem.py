@@ -25,6 +25,7 @@ from .._inputs import AbstractInput
 from .._models.vector_field import AbstractVectorField
 from .._sensitivity.base import AbstractSensitivity, DiscreteAdjoint
 from .._sensitivity.forward import ForwardSensitivity
+from .._simulation.batch import map_simulations
 from .._simulation.simulate import simulate
 from .._simulation.trajectory import RESULTS
 from .._solvers.auto import choose_solver
@@ -229,7 +230,7 @@ class Problem(eqx.Module):
             failed = traj.result != RESULTS.successful
             return jnp.where(failed, jnp.nan, traj.xs)
 
-        return jax.vmap(one)(group.ts, group.inputs, group.x0)
+        return map_simulations(one, group.ts, group.inputs, group.x0)
 
     def predictions(self, estimate: Estimate, group: ExperimentGroup) -> Array:
         """Predicted observables h(x(t_k)) of a group, shape (E, T, q)."""

@@ -33,6 +33,7 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
 from .._errors import InputError
 from .._inputs import AbstractInput
 from .._networks.expressions import Name
+from .._simulation.batch import map_simulations
 from .._simulation.simulate import simulate
 from .._simulation.trajectory import RESULTS
 from .problem import Estimate, ExperimentGroup, Problem
@@ -199,7 +200,7 @@ class Windows(AbstractObjective):
             )  # fmt: skip
             return jnp.where(traj.result != RESULTS.successful, jnp.nan, traj.xs)
 
-        return jax.vmap(one)(group.t_start, group.ts, starts, inputs)
+        return map_simulations(one, group.t_start, group.ts, starts, inputs)
 
     def _group_terms(self, estimate, group, states, following):
         """Per-window nllh (N,), continuity penalty (N,) and gap (N, n); `states` are the

@@ -21,6 +21,7 @@ from jaxtyping import Array, Bool, Float, Int
 from .._models.vector_field import AbstractVectorField
 from .._sbml.event_rules import EventRules
 from .._sensitivity.base import AbstractSensitivity
+from .._simulation.batch import map_simulations
 from .._simulation.problem import ODEProblem, SolveOutput
 from .event_solve import fire_due, initial_states, solve_with_events
 from .formulas import Formula
@@ -295,9 +296,14 @@ class Objective(eqx.Module):
         one vmapped solve; the trigger states at the grids' ends and whether every solve
         succeeded."""
         t0 = jnp.zeros(xs.shape[0], xs.dtype) if t0 is None else t0
-        out, states, good = jax.vmap(
-            lambda p, x, ts, t, s: self.solve_one(p, x, ts, t, s, sensitivity)
-        )(ps, xs, grids, t0, states)
+        out, states, good = map_simulations(
+            lambda p, x, ts, t, s: self.solve_one(p, x, ts, t, s, sensitivity),
+            ps,
+            xs,
+            grids,
+            t0,
+            states,
+        )
         return out, states, jnp.all(good)
 
     def settle(
