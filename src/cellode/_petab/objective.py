@@ -293,8 +293,8 @@ class Objective(eqx.Module):
         t0: Float[Array, " U"] | None = None,
     ) -> tuple[Float[Array, "U T n"], Bool[Array, "U E"], Array]:
         """x on each simulation's grid from its (p, x) and trigger states at t0 (default 0),
-        one vmapped solve; the trigger states at the grids' ends and whether every solve
-        succeeded."""
+        one batched solve (`map_simulations`); the trigger states at the grids' ends and
+        whether every solve succeeded."""
         t0 = jnp.zeros(xs.shape[0], xs.dtype) if t0 is None else t0
         out, states, good = map_simulations(
             lambda p, x, ts, t, s: self.solve_one(p, x, ts, t, s, sensitivity),
@@ -315,7 +315,7 @@ class Objective(eqx.Module):
         t0: Float[Array, " U"] | None = None,
     ) -> tuple[Float[Array, "U n"], Bool[Array, "U E"], Array]:
         """The steady state reached from each (p, x) at time t0 (default 0; see
-        `preequilibration`), one vmapped solve; the trigger states there and whether every
+        `preequilibration`), one batched solve (`map_simulations`); the trigger states there and whether every
         simulation reached it."""
         t0 = jnp.zeros(xs.shape[0], xs.dtype) if t0 is None else t0
         grids = t0[:, None] + steady_grid(self.settings, xs.dtype)[None, :]
