@@ -9,6 +9,9 @@ once, first thing in your program (the `cellode` command does this itself):
 Importing cellode never flips it. Code that needs float64 raises `PrecisionError` when it is off.
 """
 
+from . import _xla_flags  # sets XLA_FLAGS before any JAX computation
+
+# isort: split
 from ._cli.diagnose_command import diagnose_model_file as diagnose_model_file
 from ._data.experiment import Experiment as Experiment
 from ._data.measurements_csv import read_measurements as read_measurements

@@ -134,10 +134,13 @@ def test_only_a_variational_term_is_recognised():
 
 
 def _lu_shapes(jaxpr) -> set[tuple[int, ...]]:
-    """The shapes of every matrix factorised (`lu`) anywhere in a jaxpr, sub-jaxprs included."""
+    """The shapes of every matrix factorised anywhere in a jaxpr, sub-jaxprs included: LAPACK's
+    `lu`, or for small systems `gauss_jordan_inverse` (a custom_jvp call of that function)."""
     shapes = set()
     for eqn in jaxpr.eqns:
-        if eqn.primitive.name == "lu":
+        called = eqn.params.get("call_jaxpr")
+        source = called.jaxpr.debug_info.func_src_info if called is not None else ""
+        if eqn.primitive.name == "lu" or source.startswith("gauss_jordan_inverse "):
             shapes.add(tuple(eqn.invars[0].aval.shape))
     for sub in jax.extend.core.subjaxprs(jaxpr):
         shapes |= _lu_shapes(sub)
