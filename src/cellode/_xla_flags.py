@@ -18,12 +18,13 @@ is imported before the first JAX computation, and not at all if XLA_FLAGS alread
 from __future__ import annotations
 
 import os
+from collections.abc import MutableMapping
 
 SMALL_LOOP_BYTES = 1_000_000
 _OPTION = "xla_backend_extra_options"
 
 
-def add_small_loop_flag(environ: dict[str, str] | os._Environ = os.environ) -> bool:
+def add_small_loop_flag(environ: MutableMapping[str, str] = os.environ) -> bool:
     """Append the small-while-loop threshold to XLA_FLAGS; True if it was added."""
     flags = environ.get("XLA_FLAGS", "")
     if environ.get("CELLODE_XLA_FLAGS", "1") == "0" or _OPTION in flags:
