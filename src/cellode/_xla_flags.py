@@ -12,25 +12,51 @@ solves of `cellode._solvers.linear_solve` are written in XLA operations.
 
 XLA reads its flags once, when JAX creates its first backend. So this takes effect when cellode
 is imported before the first JAX computation, and not at all if XLA_FLAGS already sets
-`xla_backend_extra_options` (the user's own setting wins) or CELLODE_XLA_FLAGS=0.
+`xla_backend_extra_options` (the user's own setting wins) or CELLODE_XLA_FLAGS=0. Imported
+after the first computation, cellode warns that the setting came too late.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import MutableMapping
+import warnings
+from collections.abc import Callable, MutableMapping
 
 SMALL_LOOP_BYTES = 1_000_000
 _OPTION = "xla_backend_extra_options"
 
 
-def add_small_loop_flag(environ: MutableMapping[str, str] = os.environ) -> bool:
-    """Append the small-while-loop threshold to XLA_FLAGS; True if it was added."""
+def backend_started() -> bool:
+    """Whether JAX has already created its backends, after which XLA_FLAGS is not read again."""
+    try:
+        from jax._src import xla_bridge
+    except ImportError:
+        return False
+    return bool(getattr(xla_bridge, "backends_are_initialized", lambda: False)())
+
+
+def add_small_loop_flag(
+    environ: MutableMapping[str, str] = os.environ,
+    started: Callable[[], bool] = backend_started,
+) -> bool:
+    """Append the small-while-loop threshold to XLA_FLAGS; True if it was added.
+
+    Warns (RuntimeWarning) when JAX's backend is already running, since XLA then never sees it.
+    """
     flags = environ.get("XLA_FLAGS", "")
     if environ.get("CELLODE_XLA_FLAGS", "1") == "0" or _OPTION in flags:
         return False
     setting = f"--{_OPTION}=xla_cpu_small_while_loop_byte_threshold={SMALL_LOOP_BYTES}"
     environ["XLA_FLAGS"] = f"{flags} {setting}".strip()
+    if started():
+        warnings.warn(
+            "cellode was imported after JAX ran its first computation, so XLA:CPU will not "
+            "compile solver loops as one function and solves run several times slower. Import "
+            "cellode before any JAX computation, or start Python with "
+            f"XLA_FLAGS='{setting}'.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return True
 
 

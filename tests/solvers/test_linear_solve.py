@@ -1,6 +1,11 @@
-"""Small linear solves: the Gauss–Jordan inverse, its derivative, and no LAPACK in a solve loop."""
+"""Small linear solves (Gauss–Jordan inverse, its derivative, no LAPACK in a solve loop) and the
+XLA flag that compiles such loops as one function."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import diffrax
 import jax
@@ -11,7 +16,7 @@ import pytest
 from cellode._examples.stiff_testset import Robertson
 from cellode._solvers.linear_solve import INVERSE_MAX_SIZE, factorise, gauss_jordan_inverse
 from cellode._solvers.rosenbrock import Rodas5P
-from cellode._xla_flags import SMALL_LOOP_BYTES, add_small_loop_flag
+from cellode._xla_flags import SMALL_LOOP_BYTES, add_small_loop_flag, backend_started
 
 
 @pytest.mark.parametrize("n", [0, 1, 3, 12, INVERSE_MAX_SIZE])
@@ -63,13 +68,39 @@ def test_stiff_solve_loop_has_no_lapack_call():
     assert "lapack" not in hlo.lower()
 
 
+def not_started() -> bool:
+    return False
+
+
 def test_small_loop_flag_respects_the_users_setting():
     env = {"XLA_FLAGS": "--xla_cpu_enable_fast_math=false"}
-    assert add_small_loop_flag(env)
+    assert add_small_loop_flag(env, not_started)
     assert env["XLA_FLAGS"].endswith(f"xla_cpu_small_while_loop_byte_threshold={SMALL_LOOP_BYTES}")
     assert env["XLA_FLAGS"].startswith("--xla_cpu_enable_fast_math=false ")
-    assert not add_small_loop_flag(env)  # already there: not added twice
+    assert not add_small_loop_flag(env, not_started)  # already there: not added twice
     own = {"XLA_FLAGS": "--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold=1"}
-    assert not add_small_loop_flag(own) and own["XLA_FLAGS"].endswith("=1")
+    assert not add_small_loop_flag(own, not_started) and own["XLA_FLAGS"].endswith("=1")
     off = {"CELLODE_XLA_FLAGS": "0"}
-    assert not add_small_loop_flag(off) and "XLA_FLAGS" not in off
+    assert not add_small_loop_flag(off, not_started) and "XLA_FLAGS" not in off
+
+
+def test_small_loop_flag_warns_when_jax_already_ran():
+    with pytest.warns(RuntimeWarning, match="imported after JAX ran"):
+        assert add_small_loop_flag({}, lambda: True)
+    jax.numpy.ones(1).block_until_ready()
+    assert backend_started()  # the private JAX query the warning relies on still answers
+
+
+def test_import_after_a_jax_computation_warns_in_a_fresh_process():
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "CELLODE_XLA_FLAGS")}
+    code = "import jax; jax.numpy.ones(1).block_until_ready(); import cellode"
+    late = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert late.returncode == 0, late.stderr
+    assert "imported after JAX ran" in late.stderr
+    early = subprocess.run(
+        [sys.executable, "-c", "import cellode, jax; jax.numpy.ones(1)"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert early.returncode == 0 and "imported after JAX ran" not in early.stderr
