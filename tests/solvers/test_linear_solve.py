@@ -91,16 +91,16 @@ def test_small_loop_flag_warns_when_jax_already_ran():
     assert backend_started()  # the private JAX query the warning relies on still answers
 
 
-def test_import_after_a_jax_computation_warns_in_a_fresh_process():
+def stderr_of_fresh_python(code: str) -> str:
+    """The warnings a new interpreter prints running `code`, without the caller's XLA settings."""
     env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "CELLODE_XLA_FLAGS")}
-    code = "import jax; jax.numpy.ones(1).block_until_ready(); import cellode"
-    late = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert late.returncode == 0, late.stderr
-    assert "imported after JAX ran" in late.stderr
-    early = subprocess.run(
-        [sys.executable, "-c", "import cellode, jax; jax.numpy.ones(1)"],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert early.returncode == 0 and "imported after JAX ran" not in early.stderr
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    return run.stderr
+
+
+def test_import_after_a_jax_computation_warns_in_a_fresh_process():
+    late = "import jax; jax.numpy.ones(1).block_until_ready(); import cellode"
+    assert "imported after JAX ran" in stderr_of_fresh_python(late)
+    early = "import cellode, jax; jax.numpy.ones(1).block_until_ready()"
+    assert "imported after JAX ran" not in stderr_of_fresh_python(early)
